@@ -1,0 +1,91 @@
+"""CP.PHAR.312 (Blincyto) prior-authorization reasoner: lift, enrich, validate, explain, decide.
+
+`evaluate(request)` is the one entry point; the command line, batch mode and stores call it.
+The knowledge base and shapes are parsed once per process (`default_reasoner()`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from rdflib import RDF, Graph, URIRef
+
+from .check import InvalidRequest, check_request
+from .decide import decide
+from .enrich import enrich
+from .kb import KnowledgeBase, load
+from .lift import lift
+from .validate import ShapesRunner
+
+__all__ = ["Evaluation", "InvalidRequest", "Reasoner", "default_reasoner", "evaluate"]
+
+
+@dataclass
+class Evaluation:
+    """A determination with the graphs it was made from (for RDF output and stores)."""
+
+    determination: dict[str, Any]
+    request_iri: URIRef
+    request_graph: Graph
+    report_graph: Graph
+    policy_version: URIRef
+    started_at: datetime
+    ended_at: datetime
+
+
+class Reasoner:
+    """The knowledge base and the harvested shapes, ready to evaluate any number of requests."""
+
+    def __init__(self, extra_kb: Iterable[Path | str] = ()) -> None:
+        self.kb: KnowledgeBase = load([Path(p) for p in extra_kb])
+        self._runner = ShapesRunner(self.kb)
+
+    def evaluate(self, request: Any) -> dict[str, Any]:
+        return self.evaluate_full(request).determination
+
+    def evaluate_full(self, request: Any) -> Evaluation:
+        started = datetime.now(timezone.utc)
+        request = check_request(request)
+        policy = self.kb.policies.get(request["policy"])
+        if policy is None:
+            raise InvalidRequest("policy", "not a policy this knowledge base encodes")
+        graph, node = lift(request)
+        derived = enrich(graph, node, request, self.kb, policy)
+        report = self._runner.run(graph)
+        determination = decide(request, set(graph.objects(node, RDF.type)), self.kb, policy, report, derived)
+        return Evaluation(determination, node, graph, report.graph, policy.version, started,
+                          datetime.now(timezone.utc))
+
+    def criterion_info(self, number: str) -> dict[str, Any]:
+        """A criterion as a reviewer reads it: number, message, the policy's words, shape."""
+        c = self.kb.by_number(number)
+        shape = self.kb.shape_info.get(c.shape) if c.shape is not None else None
+        return {
+            "criterion": c.number,
+            "message": shape.message if shape else "",
+            "policy_text": (shape.sentence if shape and shape.sentence else c.sentence),
+            "shape": None if c.shape is None else str(c.shape),
+            "combination": c.combination,
+        }
+
+
+_DEFAULT: Reasoner | None = None
+_LOCK = threading.Lock()
+
+
+def default_reasoner() -> Reasoner:
+    """The process-wide reasoner over the shipped knowledge base, built on first use."""
+    global _DEFAULT
+    with _LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = Reasoner()
+        return _DEFAULT
+
+
+def evaluate(request: dict[str, Any]) -> dict[str, Any]:
+    """Contract v1: a request in, a determination out (raises InvalidRequest naming the field)."""
+    return default_reasoner().evaluate(request)

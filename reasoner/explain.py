@@ -1,0 +1,130 @@
+"""Explain: combine the leaf results through the policy's criteria tree, with three values.
+
+A leaf is MET when its shape reports nothing, NOT_MET when a fact that was sent contradicts it (its
+open shape reports, or it has none), and MISSING otherwise. All-of and any-of combine with Kleene
+logic. Nothing here knows a criterion number: the tree and the shapes come from the graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from rdflib import URIRef
+
+from .kb import Criterion, KnowledgeBase
+from .validate import Report
+
+
+class Truth(Enum):
+    MET = "met"
+    MISSING = "missing"
+    NOT_MET = "not-met"
+
+
+def k_and(values: list[Truth]) -> Truth:
+    if Truth.NOT_MET in values:
+        return Truth.NOT_MET
+    return Truth.MISSING if Truth.MISSING in values else Truth.MET
+
+
+def k_or(values: list[Truth]) -> Truth:
+    if Truth.MET in values:
+        return Truth.MET
+    return Truth.MISSING if Truth.MISSING in values else Truth.NOT_MET
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A criterion whose own condition does not hold for this request."""
+
+    criterion: Criterion
+    truth: Truth
+
+
+class Explainer:
+    def __init__(self, kb: KnowledgeBase, report: Report) -> None:
+        self.kb = kb
+        self.report = report
+
+    # -- leaves ---------------------------------------------------------------------------------
+
+    def own(self, c: Criterion) -> Truth:
+        """The criterion's own condition (MET when it states none)."""
+        if c.shape is None or not self.report.violated(c.shape):
+            return Truth.MET
+        if c.open_shape is None or self.report.violated(c.open_shape):
+            return Truth.NOT_MET
+        return Truth.MISSING
+
+    # -- tree -----------------------------------------------------------------------------------
+
+    def truth(self, c: Criterion, only: frozenset[URIRef] | None = None) -> Truth:
+        """Truth of `c`; with `only`, any-of nodes on that branch count only the branch's child."""
+        own = self.own(c)
+        if own is Truth.NOT_MET or c.combination is None:
+            return own
+        children = [self.kb.criteria[i] for i in c.children]
+        if c.combination == "any" and only is not None and c.iri in only:
+            children = [k for k in children if k.iri in only]
+        parts = [self.truth(k, only) for k in children]
+        return k_and([own, k_and(parts) if c.combination == "all" else k_or(parts)])
+
+    def findings(self, c: Criterion, only: frozenset[URIRef] | None = None) -> list[Finding]:
+        """The criteria to report under `c`: own conditions that fail, then failing parts.
+
+        A branch whose own condition is not met is reported by that condition alone.
+        """
+        if self.truth(c, only) is Truth.MET:
+            return []
+        own = self.own(c)
+        out = [] if own is Truth.MET else [Finding(c, own)]
+        if own is Truth.NOT_MET or c.combination is None:
+            return out
+        for i in c.children:
+            if c.combination == "any" and only is not None and c.iri in only and i not in only:
+                continue
+            out.extend(self.findings(self.kb.criteria[i], only))
+        return out
+
+    # -- pathways -------------------------------------------------------------------------------
+
+    def pathways(self, root: Criterion) -> list[tuple[Criterion, frozenset[URIRef]]]:
+        """Every pathway under `root`, with the branch (its ancestors and itself) that selects it."""
+        out: list[tuple[Criterion, frozenset[URIRef]]] = []
+
+        def walk(c: Criterion, trail: tuple[URIRef, ...]) -> None:
+            trail = trail + (c.iri,)
+            if c.is_pathway:
+                out.append((c, frozenset(trail)))
+            for i in c.children:
+                walk(self.kb.criteria[i], trail)
+
+        walk(root, ())
+        return out
+
+    def leaves(self, root: Criterion) -> list[Criterion]:
+        out: list[Criterion] = []
+
+        def walk(c: Criterion) -> None:
+            if c.shape is not None:
+                out.append(c)
+            for i in c.children:
+                walk(self.kb.criteria[i])
+
+        walk(root)
+        return out
+
+    def first_met_leaf(self, c: Criterion) -> Criterion | None:
+        """Referral sections: the first criterion, in the policy's order, that applies."""
+        if self.own(c) is not Truth.MET:
+            return None
+        if c.combination is None:
+            return c
+        for i in c.children:
+            found = self.first_met_leaf(self.kb.criteria[i])
+            if found is not None:
+                return found
+            if c.combination == "all":
+                return None
+        return None

@@ -1,0 +1,86 @@
+"""Validate: one pySHACL run of every shape over the enriched request graph.
+
+The shapes graph is parsed and its shapes harvested once per process (pySHACL's ShapesGraph keeps
+them); each run only wraps the small request graph. The result is the sh:ValidationReport graph
+plus, per top-level shape, the results that belong to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pyshacl import Validator
+from pyshacl.graph_abstraction import DataGraph
+from pyshacl.shapes_graph import ShapesGraph
+from rdflib import RDF, Graph, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import SH
+
+from .kb import KnowledgeBase
+
+_LOG = logging.getLogger("reasoner.validate")
+_OPTIONS = {"inference": "none", "advanced": False, "allow_warnings": True, "allow_infos": True,
+            "inplace": True, "logger": _LOG}
+
+
+@dataclass
+class ShapeResults:
+    """Results of one top-level shape: the paths named (for what to ask) and whether any had none."""
+
+    paths: set[tuple[URIRef, ...]] = field(default_factory=set)
+    pathless: bool = False
+
+
+@dataclass
+class Report:
+    graph: Graph
+    conforms: bool
+    by_shape: dict[URIRef, ShapeResults]
+
+    def violated(self, shape: URIRef | None) -> bool:
+        return shape is not None and shape in self.by_shape
+
+
+class ShapesRunner:
+    """Holds the harvested shapes; `run` validates one request graph against all of them."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._shapes = ShapesGraph(kb.shapes, False, _LOG)
+        _ = self._shapes.shapes  # harvest now, once
+        self._empty = Graph()
+
+    def run(self, data: Graph) -> Report:
+        validator = Validator(DataGraph.from_rdflib(data), shacl_graph=self._empty, options=dict(_OPTIONS))
+        validator.shacl_graph = self._shapes
+        conforms, report, _text = validator.run()
+        return Report(report, conforms, self._collect(report))
+
+    def _collect(self, report: Graph) -> dict[URIRef, ShapeResults]:
+        out: dict[URIRef, ShapeResults] = {}
+        for result in report.objects(None, SH.result):
+            source = report.value(result, SH.sourceShape)
+            top = self.kb.shape_owner.get(str(source))
+            if top is None:
+                continue
+            entry = out.setdefault(top, ShapeResults())
+            path = report.value(result, SH.resultPath)
+            if path is None:
+                entry.pathless = True
+            elif isinstance(path, URIRef):
+                entry.paths.add((path,))
+            elif (path, RDF.first, None) in report:
+                entry.paths.add(tuple(Collection(report, path)))
+            else:
+                entry.pathless = True
+        return out
+
+
+def reference_validate(data: Graph, kb: KnowledgeBase) -> tuple[bool, Graph]:
+    """Plain `pyshacl.validate` over the same graphs: the reference the cached runner must match."""
+    from pyshacl import validate
+
+    conforms, report, _ = validate(data, shacl_graph=kb.shapes, inference="none",
+                                   allow_warnings=True, allow_infos=True)
+    return conforms, report

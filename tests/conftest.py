@@ -1,0 +1,157 @@
+"""Shared test fixtures: one Reasoner per set of extra KB files, and a local contract-v1 checker.
+
+The engine (`reasoner`) is imported lazily, inside the fixtures, so the case files and the
+strategies can be checked on their own (`pytest -k "well_formed or coverage or strateg"`).
+"""
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+@pytest.fixture(scope="session")
+def reasoner_for():
+    """`reasoner_for(("fixtures/label-change.ttl",))` -> a cached Reasoner; `()` -> default_reasoner()."""
+    cache: dict[tuple[str, ...], object] = {}
+
+    def get(kb=()):
+        key = tuple(kb)
+        if key not in cache:
+            import reasoner
+
+            if key:
+                cache[key] = reasoner.Reasoner(extra_kb=[TESTS_DIR / p for p in key])
+            else:
+                cache[key] = reasoner.default_reasoner()
+        return cache[key]
+
+    return get
+
+
+# --------------------------------------------------------------------------------------------
+# Contract v1 (shared/contract/request-v1.md), checked locally so that the test data itself
+# can be verified without the engine. Returns a list of (dotted field, reason).
+
+REQUIRED = ("id", "request_type", "request_date", "line_of_business", "member.birth_date",
+            "prescriber.specialty", "diagnosis.condition")
+
+ENUMS = {
+    "request_type": {"initial", "continuation"},
+    "line_of_business": {"commercial", "HIM", "medicaid"},
+    "formulary_status": {"formulary", "non-formulary"},
+    "diagnosis.ph_status": {"positive", "negative", "ph-like", "unknown"},
+    "diagnosis.disease_status": {"newly-diagnosed", "complete-remission", "relapsed", "refractory"},
+    "diagnosis.mrd.status": {"positive", "negative", "unavailable"},
+    "regimen.phase": {"induction", "consolidation", "maintenance", "post-consolidation"},
+    "regimen.mode": {"single-agent", "combination", "alternating"},
+    "dose.unit": {"mcg/day", "mcg/m2/day"},
+    "continuation.previous_dose.unit": {"mcg/day", "mcg/m2/day"},
+}
+
+STRINGS = ("id", "policy", "prescriber.specialty", "diagnosis.condition", "diagnosis.icd10cm",
+           "dose.supporting_evidence")
+DATES = ("request_date", "member.birth_date", "diagnosis.diagnosis_date")
+POSITIVE_NUMBERS = ("member.weight_kg", "member.height_cm", "member.bsa_m2", "dose.value",
+                    "continuation.previous_dose.value")
+NON_NEGATIVE_NUMBERS = ("diagnosis.mrd.level_percent",)
+BOOLEANS = ("member.hypersensitivity_to_blinatumomab", "diagnosis.cd19_positive",
+            "diagnosis.kmt2a_rearranged", "continuation.receiving_via_benefit",
+            "continuation.indication_covered", "continuation.responding")
+STRING_LISTS = ("prescriber.consulting_specialties", "regimen.with")
+OBJECTS = ("member", "prescriber", "diagnosis", "diagnosis.mrd", "regimen", "dose", "continuation",
+           "continuation.previous_dose")
+
+_ABSENT = object()
+
+
+def get_path(obj, path, default=_ABSENT):
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return default
+        cur = cur[part]
+    return cur
+
+
+def _date(value):
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@pytest.fixture(scope="session")
+def contract_check():
+    """The local contract checker, as a fixture (test modules do not import conftest)."""
+    return contract_problems
+
+
+def contract_problems(req) -> list[tuple[str, str]]:
+    """Local reading of contract v1 'Invalid input'; used to check the test data, not the engine."""
+    if not isinstance(req, dict):
+        return [("(request)", "not an object")]
+    out = []
+    for path in OBJECTS:
+        v = get_path(req, path)
+        if v is not _ABSENT and not isinstance(v, dict):
+            out.append((path, "not an object"))
+    for path in REQUIRED:
+        if get_path(req, path) is _ABSENT:
+            out.append((path, "required"))
+    for path in STRINGS:
+        v = get_path(req, path)
+        if v is not _ABSENT and not isinstance(v, str):
+            out.append((path, "not a string"))
+    for path, allowed in ENUMS.items():
+        v = get_path(req, path)
+        if v is not _ABSENT and v not in allowed:
+            out.append((path, f"not one of {sorted(allowed)}"))
+    dates = {}
+    for path in DATES:
+        v = get_path(req, path)
+        if v is not _ABSENT:
+            d = _date(v)
+            if d is None:
+                out.append((path, "not an ISO date"))
+            dates[path] = d
+    for path in POSITIVE_NUMBERS:
+        v = get_path(req, path)
+        if v is not _ABSENT and (not _is_number(v) or v <= 0):
+            out.append((path, "not a positive number"))
+    for path in NON_NEGATIVE_NUMBERS:
+        v = get_path(req, path)
+        if v is not _ABSENT and (not _is_number(v) or v < 0):
+            out.append((path, "not a non-negative number"))
+    v = get_path(req, "continuation.days_on_therapy")
+    if v is not _ABSENT and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+        out.append(("continuation.days_on_therapy", "not a non-negative integer"))
+    for path in BOOLEANS:
+        v = get_path(req, path)
+        if v is not _ABSENT and not isinstance(v, bool):
+            out.append((path, "not a boolean"))
+    for path in STRING_LISTS:
+        v = get_path(req, path)
+        if v is not _ABSENT and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            out.append((path, "not a list of strings"))
+    rd, bd, dd = (dates.get(p) for p in DATES)
+    if rd and bd and bd > rd:
+        out.append(("member.birth_date", "after request_date"))
+    if dd and bd and dd < bd:
+        out.append(("diagnosis.diagnosis_date", "before member.birth_date"))
+    if dd and rd and dd > rd:
+        out.append(("diagnosis.diagnosis_date", "after request_date"))
+    return out

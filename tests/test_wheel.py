@@ -1,0 +1,88 @@
+"""The wheel is the product: build it, install it in a fresh virtual environment (no system
+site-packages, dependencies from the package index as usual) and run `blincyto check` from a
+folder outside the checkout. Slow (a minute or more), and run by CI by default."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "approve-initial-ph-negative-consolidation-commercial.json"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def _run(cmd, cwd: Path, timeout: int = 1200) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(c) for c in cmd], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", out, ROOT], cwd=ROOT)
+    wheels = list(out.glob("blincyto_reasoner-*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_knowledge(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in ("ontology", "shapes"):
+        files = sorted((ROOT / folder).glob("*.ttl"))
+        assert files, f"no Turtle in {folder}/"
+        for ttl in files:
+            assert f"reasoner/{folder}/{ttl.name}" in names
+    for name in ("reasoner/__init__.py", "reasoner/cli.py", "reasoner/check.py", "reasoner/provenance.py",
+                 "reasoner/context.jsonld", "reasoner/request-v1.schema.json"):
+        assert name in names
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "blincyto = reasoner.cli:app" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert not any(n.startswith(("tests/", "examples/", "ontology/", "shapes/")) for n in names)
+
+
+@pytest.mark.slow
+def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(env_dir)
+    bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    python = bindir / "python"
+    _run([python, "-m", "pip", "install", "--quiet", wheel], cwd=tmp_path)
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    request = work / "request.json"
+    shutil.copy(EXAMPLE, request)
+
+    where = _run([python, "-c", "import reasoner, sys; print(reasoner.__file__)"], cwd=work).stdout.strip()
+    assert not Path(where).resolve().is_relative_to(ROOT), where
+
+    result = _run([bindir / "blincyto", "check", request.name, "--format", "json"], cwd=work)
+    det = json.loads(result.stdout)
+    assert det["id"] == json.loads(EXAMPLE.read_text())["id"]
+    assert det["decision"] == "approve"
+    assert det["approval_months"] == 6
+
+    text = _run([bindir / "blincyto", "check", request.name], cwd=work)
+    assert "Decision: APPROVE" in text.stdout
+
+    bad = subprocess.run([str(bindir / "blincyto"), "check", "-"], input='{"id": 1}', cwd=work, env=_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert bad.stderr.startswith("error: id: ")
