@@ -7,10 +7,9 @@ The knowledge base and shapes are parsed once per process (`default_reasoner()`)
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 from rdflib import RDF, Graph, URIRef
 
@@ -19,30 +18,69 @@ from .decide import decide
 from .enrich import enrich
 from .kb import KnowledgeBase, load
 from .lift import lift
-from .validate import ShapesRunner
+from .validate import Report
 
-__all__ = ["Evaluation", "InvalidRequest", "Reasoner", "default_reasoner", "evaluate"]
+__all__ = ["ENGINES", "Evaluation", "InvalidRequest", "Reasoner", "default_reasoner", "evaluate"]
+
+Engine = Literal["fast", "pyshacl"]
+ENGINES: tuple[str, ...] = ("fast", "pyshacl")
 
 
-@dataclass
 class Evaluation:
-    """A determination with the graphs it was made from (for RDF output and stores)."""
+    """A determination with the graphs it was made from (for RDF output and stores).
 
-    determination: dict[str, Any]
-    request_iri: URIRef
-    request_graph: Graph
-    report_graph: Graph
-    policy_version: URIRef
-    started_at: datetime
-    ended_at: datetime
+    `report_graph` (the sh:ValidationReport) is built on first access when the engine made it lazy:
+    most callers only need the determination, and building the report costs more than deciding.
+    """
+
+    __slots__ = ("determination", "request_iri", "request_graph", "_report_graph", "policy_version",
+                 "started_at", "ended_at")
+
+    def __init__(self, determination: dict[str, Any], request_iri: URIRef, request_graph: Graph,
+                 report_graph: Graph | Callable[[], Graph], policy_version: URIRef, started_at: datetime,
+                 ended_at: datetime) -> None:
+        self.determination = determination
+        self.request_iri = request_iri
+        self.request_graph = request_graph
+        self._report_graph = report_graph
+        self.policy_version = policy_version
+        self.started_at = started_at
+        self.ended_at = ended_at
+
+    @property
+    def report_graph(self) -> Graph:
+        if not isinstance(self._report_graph, Graph):
+            self._report_graph = self._report_graph()
+        return self._report_graph
+
+    @report_graph.setter
+    def report_graph(self, graph: Graph) -> None:
+        self._report_graph = graph
+
+    def __repr__(self) -> str:
+        return f"Evaluation({self.request_iri}, decision={self.determination.get('decision')!r})"
 
 
 class Reasoner:
-    """The knowledge base and the harvested shapes, ready to evaluate any number of requests."""
+    """The knowledge base and the compiled shapes, ready to evaluate any number of requests.
 
-    def __init__(self, extra_kb: Iterable[Path | str] = ()) -> None:
+    `engine="fast"` (default) runs the shapes compiled by `reasoner.fastpath`; `engine="pyshacl"`
+    runs pySHACL itself, the reference the fast path is tested against.
+    """
+
+    def __init__(self, extra_kb: Iterable[Path | str] = (), engine: Engine = "fast") -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         self.kb: KnowledgeBase = load([Path(p) for p in extra_kb])
-        self._runner = ShapesRunner(self.kb)
+        self.engine = engine
+        if engine == "fast":
+            from .fastpath import compile_shapes
+
+            self._runner: Any = compile_shapes(self.kb.shapes, self.kb.shape_owner)
+        else:
+            from .validate import ShapesRunner
+
+            self._runner = ShapesRunner(self.kb)
 
     def evaluate(self, request: Any) -> dict[str, Any]:
         return self.evaluate_full(request).determination
@@ -55,9 +93,9 @@ class Reasoner:
             raise InvalidRequest("policy", "not a policy this knowledge base encodes")
         graph, node = lift(request)
         derived = enrich(graph, node, request, self.kb, policy)
-        report = self._runner.run(graph)
+        report: Report = self._runner.run(graph)
         determination = decide(request, set(graph.objects(node, RDF.type)), self.kb, policy, report, derived)
-        return Evaluation(determination, node, graph, report.graph, policy.version, started,
+        return Evaluation(determination, node, graph, lambda: report.graph, policy.version, started,
                           datetime.now(timezone.utc))
 
     def criterion_info(self, number: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The `blincyto` command line.
 
-    blincyto check REQUEST [--format text|json|ttl]     REQUEST is a file, or - for standard input
+    blincyto check REQUEST [--format text|json|ttl] [--store DIR|URL]   REQUEST: a file, or - for stdin
     blincyto version
 
 `check` exits 0 with a determination (whatever the decision), 2 on invalid input: then standard
@@ -15,7 +15,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -197,6 +197,7 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
 def check(
     request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
     format: Annotated[Format, typer.Option("--format", "-f", help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG)")] = Format.text,
+    store: Annotated[Optional[str], typer.Option("--store", metavar="DIR|URL", help="also add the determination to a SPARQL store: a directory (embedded, created if new) or a SPARQL 1.1 Update endpoint URL")] = None,
 ) -> None:
     """Evaluate one prior-authorization request and print the determination."""
     from reasoner.check import WHOLE_REQUEST, InvalidRequest, parse_request_text
@@ -215,6 +216,16 @@ def check(
         evaluation = engine.evaluate_full(parsed)
     except invalid as exc:  # type: ignore[misc]
         raise _fail(exc.field, exc.reason) from None
+
+    if store is not None:  # stored before printing: no output that looks stored when it is not
+        from reasoner.store import StoreError, open_store
+
+        try:
+            with open_store(store) as target:
+                target.add(evaluation)
+        except StoreError as exc:
+            sys.stderr.write(f"error: --store: {exc}\n")
+            raise typer.Exit(code=1) from None
 
     det = evaluation.determination
     if format is Format.json:
@@ -240,6 +251,18 @@ def version() -> None:
     from reasoner.provenance import DIST_NAME, engine_version
 
     sys.stdout.write(f"{DIST_NAME} {engine_version()}\n")
+
+
+# Further commands live in their own modules (reasoner/cli_<name>.py), each with a
+# `register(app)` function; a module that is not there is simply not offered.
+for _name in ("schedule", "batch", "store", "review"):
+    try:
+        _module = __import__(f"reasoner.cli_{_name}", fromlist=["register"])
+    except ModuleNotFoundError as _missing:
+        if _missing.name != f"reasoner.cli_{_name}":
+            raise
+    else:
+        _module.register(app)
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -1,18 +1,17 @@
-"""Validate: one pySHACL run of every shape over the enriched request graph.
+"""Validate: every shape over the enriched request graph, in one run, into one `Report`.
 
-The shapes graph is parsed and its shapes harvested once per process (pySHACL's ShapesGraph keeps
-them); each run only wraps the small request graph. The result is the sh:ValidationReport graph
-plus, per top-level shape, the results that belong to it.
+Two engines give the same `Report`: the compiled fast path (`reasoner.fastpath`, the default) and
+pySHACL (`ShapesRunner`, the reference). pySHACL is imported only when it is used, so a process that
+never asks for it does not pay for its import. `Report.graph` (the sh:ValidationReport) may be built
+lazily: the decision needs only `by_shape`, RDF output needs the graph.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
-from pyshacl import Validator
-from pyshacl.graph_abstraction import DataGraph
-from pyshacl.shapes_graph import ShapesGraph
 from rdflib import RDF, Graph, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import SH
@@ -32,26 +31,45 @@ class ShapeResults:
     pathless: bool = False
 
 
-@dataclass
 class Report:
-    graph: Graph
-    conforms: bool
-    by_shape: dict[URIRef, ShapeResults]
+    """One validation run: conformance, results grouped by top-level shape, the report graph.
+
+    `graph` accepts a Graph or a zero-argument function that builds it on first access.
+    """
+
+    __slots__ = ("_graph", "conforms", "by_shape")
+
+    def __init__(self, graph: Graph | Callable[[], Graph], conforms: bool,
+                 by_shape: dict[URIRef, ShapeResults]) -> None:
+        self._graph = graph
+        self.conforms = conforms
+        self.by_shape = by_shape
+
+    @property
+    def graph(self) -> Graph:
+        if not isinstance(self._graph, Graph):
+            self._graph = self._graph()
+        return self._graph
 
     def violated(self, shape: URIRef | None) -> bool:
         return shape is not None and shape in self.by_shape
 
 
 class ShapesRunner:
-    """Holds the harvested shapes; `run` validates one request graph against all of them."""
+    """pySHACL with the harvested shapes; `run` validates one request graph against all of them."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
+        from pyshacl.shapes_graph import ShapesGraph
+
         self.kb = kb
         self._shapes = ShapesGraph(kb.shapes, False, _LOG)
         _ = self._shapes.shapes  # harvest now, once
         self._empty = Graph()
 
     def run(self, data: Graph) -> Report:
+        from pyshacl import Validator
+        from pyshacl.graph_abstraction import DataGraph
+
         validator = Validator(DataGraph.from_rdflib(data), shacl_graph=self._empty, options=dict(_OPTIONS))
         validator.shacl_graph = self._shapes
         conforms, report, _text = validator.run()

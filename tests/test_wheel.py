@@ -43,17 +43,17 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_wheel_carries_the_knowledge(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder in ("ontology", "shapes"):
-        files = sorted((ROOT / folder).glob("*.ttl"))
-        assert files, f"no Turtle in {folder}/"
-        for ttl in files:
-            assert f"reasoner/{folder}/{ttl.name}" in names
+    for folder, pattern in (("ontology", "*.ttl"), ("shapes", "*.ttl"), ("queries", "*.rq")):
+        files = sorted((ROOT / folder).glob(pattern))
+        assert files, f"no {pattern} in {folder}/"
+        for path in files:
+            assert f"reasoner/{folder}/{path.name}" in names
     for name in ("reasoner/__init__.py", "reasoner/cli.py", "reasoner/check.py", "reasoner/provenance.py",
                  "reasoner/context.jsonld", "reasoner/request-v1.schema.json"):
         assert name in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "blincyto = reasoner.cli:app" in zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert not any(n.startswith(("tests/", "examples/", "ontology/", "shapes/")) for n in names)
+    assert not any(n.startswith(("tests/", "examples/", "ontology/", "shapes/", "queries/")) for n in names)
 
 
 @pytest.mark.slow
