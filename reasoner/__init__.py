@@ -18,9 +18,11 @@ from .decide import decide
 from .enrich import enrich
 from .kb import KnowledgeBase, load
 from .lift import lift
+from .plan import check_units, schedule
 from .validate import Report
 
-__all__ = ["ENGINES", "Evaluation", "InvalidRequest", "Reasoner", "default_reasoner", "evaluate"]
+__all__ = ["ENGINES", "Evaluation", "InvalidRequest", "Reasoner", "check_units", "default_reasoner", "evaluate",
+           "schedule"]
 
 Engine = Literal["fast", "pyshacl"]
 ENGINES: tuple[str, ...] = ("fast", "pyshacl")
@@ -68,10 +70,21 @@ class Reasoner:
     runs pySHACL itself, the reference the fast path is tested against.
     """
 
-    def __init__(self, extra_kb: Iterable[Path | str] = (), engine: Engine = "fast") -> None:
+    def __init__(self, extra_kb: Iterable[Path | str] = (), engine: Engine = "fast",
+                 version: str | Path | None = None, kb: KnowledgeBase | None = None) -> None:
+        """`kb`: an already loaded knowledge base to share between engines (no extra_kb/version then)."""
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        self.kb: KnowledgeBase = load([Path(p) for p in extra_kb])
+        if kb is not None:
+            if tuple(extra_kb) or version is not None:
+                raise ValueError("give either a loaded kb or extra_kb/version, not both")
+            self.kb = kb
+        elif version is None:
+            self.kb: KnowledgeBase = load([Path(p) for p in extra_kb])
+        else:  # a policy version's graphs (versions/<id>/manifest.ttl), e.g. a draft under review
+            from .versions import load_kb
+
+            self.kb = load_kb(version, [Path(p) for p in extra_kb])
         self.engine = engine
         if engine == "fast":
             from .fastpath import compile_shapes
@@ -97,6 +110,10 @@ class Reasoner:
         determination = decide(request, set(graph.objects(node, RDF.type)), self.kb, policy, report, derived)
         return Evaluation(determination, node, graph, lambda: report.graph, policy.version, started,
                           datetime.now(timezone.utc))
+
+    def shape_report(self, request_graph: Graph) -> Report:
+        """Per-shape results for an enriched request graph: what the explainer reads (authoring review)."""
+        return self._runner.run(request_graph)
 
     def criterion_info(self, number: str) -> dict[str, Any]:
         """A criterion as a reviewer reads it: number, message, the policy's words, shape."""

@@ -4,7 +4,7 @@
     blincyto store info DIR                  graphs and triple counts
     blincyto query QUERY [--store DIR|URL] [--format table|csv|json|tsv|xml] [--bind VAR=TERM ...]
     blincyto query --list                    the saved queries and the question each answers
-    blincyto serve DIR [--host 127.0.0.1] [--port 7878] [--timeout 30]
+    blincyto serve DIR [--host 127.0.0.1] [--port 7878] [--timeout 30] [--workers 2]
 
 QUERY is a saved query's name (queries/NAME.rq), a .rq file, or the query text. Without --store
 it runs on the bundled knowledge base. Errors go to standard error with exit status 1.
@@ -12,8 +12,6 @@ it runs on the bundled knowledge base. Errors go to standard error with exit sta
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from enum import Enum
 from pathlib import Path
@@ -199,21 +197,21 @@ def register(app: typer.Typer) -> None:
     def serve(
         target: Annotated[Path, typer.Argument(metavar="DIR", help="store directory")],
         host: Annotated[str, typer.Option("--host", help="address to bind; loopback unless you mean otherwise")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 7878,
-        timeout: Annotated[int, typer.Option("--timeout", min=1, help="query time limit in seconds")] = 30,
+        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port)")] = 7878,
+        timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="query time limit in seconds")] = 30.0,
+        workers: Annotated[int, typer.Option("--workers", min=1, help="queries answered at once (one process each)")] = 2,
     ) -> None:
-        """A read-only SPARQL 1.1 Protocol endpoint over the store (Oxigraph server): /query, UPDATE refused."""
-        from reasoner.store import StoreError, serve_command
+        """A read-only SPARQL 1.1 Protocol endpoint over the store at /query; UPDATE is refused (403)."""
+        from reasoner.endpoint import serve as run_server
 
         if not target.is_dir() or not any(target.iterdir()):
             raise _error(f"no store at {target} (create one with: blincyto store init {target})")
+
+        def ready(url: str) -> None:
+            sys.stderr.write(f"SPARQL endpoint: {url} (read-only, {timeout:g} s per query; Ctrl-C stops it)\n")
+            sys.stderr.flush()
+
         try:
-            command = serve_command(target, host, port, timeout)
-        except StoreError as exc:
-            raise _error(str(exc)) from None
-        sys.stderr.write(f"SPARQL endpoint: http://{host}:{port}/query (read-only, "
-                         f"{timeout} s per query; Ctrl-C stops it)\n")
-        sys.stderr.flush()
-        if os.name == "posix":
-            os.execv(command[0], command)  # the server replaces this process: signals reach it directly
-        raise typer.Exit(code=subprocess.call(command))  # pragma: no cover - non-POSIX
+            run_server(target, host, port, timeout, workers, ready=ready)
+        except OSError as exc:
+            raise _error(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None

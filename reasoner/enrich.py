@@ -18,6 +18,7 @@ from dateutil.relativedelta import relativedelta
 from rdflib import RDF, XSD, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from .dosing import enrich_dosing
 from .kb import BX, KnowledgeBase, PolicyInfo
 
 
@@ -79,6 +80,7 @@ def enrich(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, p
     _regimen(g, node, request.get("regimen"), derived, kb, policy)
     _doses(g, node, request, derived, kb)
     _label_changes(g, node, request_date, kb, policy)
+    enrich_dosing(g, node, request, kb, policy, derived)  # Section V: the request against the label
     _types(g, kb)
     return derived
 

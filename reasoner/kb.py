@@ -146,14 +146,24 @@ class KnowledgeBase:
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-def load(extra_kb: Iterable[Path] = ()) -> KnowledgeBase:
-    """Parse ontology/ (plus any extra Turtle) and shapes/, and index them."""
+def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: Graph | None = None) -> KnowledgeBase:
+    """Parse ontology/ (plus any extra Turtle) and shapes/, and index them.
+
+    `ontology` / `shapes` stand in for the shipped folders: a policy version's graphs
+    (reasoner/versions.py). They are copied, never changed.
+    """
     g = Graph()
-    for path in [*turtle_files("ontology"), *map(Path, extra_kb)]:
+    if ontology is not None:
+        g += ontology
+    for path in [*(turtle_files("ontology") if ontology is None else ()), *map(Path, extra_kb)]:
         g.parse(path, format="turtle")
-    shapes = Graph()
-    for path in turtle_files("shapes"):
-        shapes.parse(path, format="turtle")
+    shapes_graph = Graph()
+    if shapes is not None:
+        shapes_graph += shapes
+    else:
+        for path in turtle_files("shapes"):
+            shapes_graph.parse(path, format="turtle")
+    shapes = shapes_graph
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
         shapes.bind(prefix, ns)

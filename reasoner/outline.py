@@ -31,6 +31,15 @@ def roman_value(token: str) -> int | None:
     return total
 
 
+def number_key(number: str) -> tuple:
+    """Outline order of a dotted number: I < II < III, A < B, 1 < 2 < 10, a < b, i < ii < iv."""
+    parts = []
+    for i, part in enumerate(number.split(".")):
+        roman = roman_value(part) if i in (0, 4) else None
+        parts.append((0, roman) if roman is not None else (0, int(part)) if part.isdigit() else (1, part))
+    return tuple(parts)
+
+
 @dataclass
 class TextItem:
     """One numbered line of the policy text (with its wrapped continuation lines)."""

@@ -35,9 +35,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import sys
-import sysconfig
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,11 +42,12 @@ import uuid
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterable, Iterator, Protocol, Union
 
 import pyoxigraph as ox
-from rdflib import BNode, Literal, URIRef
-from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, XSD
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, XSD
 
 from .provenance import BX, DIST_NAME, determination_graph, engine_version
 from .resources import data_dir, turtle_files
@@ -57,7 +55,7 @@ from .resources import data_dir, turtle_files
 __all__ = [
     "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "PREFIXES", "StoreError", "LocalStore", "RemoteStore",
     "open_store", "kb_store", "kb_quads", "determination_quads", "saved_queries", "resolve_query",
-    "with_bindings", "with_prefixes", "query_endpoint", "oxigraph_binary", "is_url",
+    "with_bindings", "with_prefixes", "query_endpoint", "query_local", "is_url",
 ]
 
 GRAPH_BASE = "https://w3id.org/blincyto-pa/graph/"
@@ -218,14 +216,28 @@ def kb_store() -> ox.Store:
 # --------------------------------------------------------------------------- determinations
 
 
+_TERMS: dict[Any, Any] = {}  # IRIs and literals repeat across determinations: convert each once
+
+
 def _to_ox(term: Any, bnodes: dict[BNode, ox.BlankNode]) -> Any:
-    if isinstance(term, URIRef):
-        return ox.NamedNode(str(term))
     if isinstance(term, BNode):
         # A fresh blank node per determination: rdflib labels are not unique across graphs/requests.
         if term not in bnodes:
             bnodes[term] = ox.BlankNode()
         return bnodes[term]
+    # keyed by lexical form: rdflib's Literal equality is by value ("01" == "1" as integers)
+    key = (str(term), term.datatype, term.language) if isinstance(term, Literal) else term
+    cached = _TERMS.get(key)
+    if cached is None:
+        if len(_TERMS) > 200_000:
+            _TERMS.clear()
+        cached = _TERMS[key] = _convert(term)
+    return cached
+
+
+def _convert(term: Any) -> Any:
+    if isinstance(term, URIRef):
+        return ox.NamedNode(str(term))
     if isinstance(term, Literal):
         if term.language:
             return ox.Literal(str(term), language=term.language)
@@ -236,22 +248,42 @@ def _to_ox(term: Any, bnodes: dict[BNode, ox.BlankNode]) -> Any:
 
 
 def determination_quads(evaluation: Any) -> tuple[str, list[ox.Quad]]:
-    """(activity IRI, quads) for one evaluation: provenance.determination_graph split into named graphs.
+    """(activity IRI, quads) for one evaluation, in the named graphs of provenance.determination_graph.
 
-    The PROV-O part (the dataset's default graph) goes to `<activity>:provenance`; the request and
-    report graphs keep their names. The activity points to its provenance graph (bx:describedIn).
+    The PROV-O part (that dataset's default graph) goes to `<activity>:provenance`, which the
+    activity points to (bx:describedIn); the request and report graphs keep the names it gives
+    them. The PROV-O part is built by provenance.determination_graph itself; the two large graphs
+    are converted straight from the evaluation (copying them through an rdflib Dataset first
+    would cost some 20 ms a determination).
     """
-    ds = determination_graph(evaluation)
-    activity = next(iter(ds.default_graph.subjects(RDF.type, PROV.Activity)))
+    report = evaluation.report_graph
+    old_report = next(iter(report.subjects(RDF.type, SH.ValidationReport)), None)
+    stub = Graph()
+    if old_report is not None:
+        stub.add((old_report, RDF.type, SH.ValidationReport))
+    ds = determination_graph(SimpleNamespace(
+        determination=evaluation.determination, request_iri=evaluation.request_iri, request_graph=Graph(),
+        report_graph=stub, policy_version=evaluation.policy_version,
+        started_at=getattr(evaluation, "started_at", None), ended_at=getattr(evaluation, "ended_at", None)))
+    prov = ds.default_graph
+    activity = next(iter(prov.subjects(RDF.type, PROV.Activity)))
+    result = next(iter(prov.objects(activity, PROV.generated)))
     prov_graph = ox.NamedNode(f"{activity}:provenance")
-    default_ids = {ds.default_graph.identifier, None}
     bnodes: dict[BNode, ox.BlankNode] = {}
-    quads = []
-    for s, p, o, g in ds.quads((None, None, None, None)):
-        ident = getattr(g, "identifier", g)
-        graph = prov_graph if ident in default_ids else ox.NamedNode(str(ident))
-        quads.append(ox.Quad(_to_ox(s, bnodes), _to_ox(p, bnodes), _to_ox(o, bnodes), graph))
+
+    def convert(triples: Iterable[tuple[Any, Any, Any]], graph: ox.NamedNode, rename: dict) -> Iterator[ox.Quad]:
+        for s, p, o in triples:
+            yield ox.Quad(_to_ox(rename.get(s, s), bnodes), _to_ox(p, bnodes), _to_ox(rename.get(o, o), bnodes), graph)
+
+    quads = list(convert(prov, prov_graph, {}))
     quads.append(ox.Quad(ox.NamedNode(str(activity)), ox.NamedNode(str(BX.describedIn)), prov_graph, prov_graph))
+    request_graph = prov.value(evaluation.request_iri, BX.describedIn)
+    if request_graph is not None:
+        quads.extend(convert(evaluation.request_graph, ox.NamedNode(str(request_graph)), {}))
+    report_node = prov.value(result, BX.validationReport)
+    report_graph = prov.value(report_node, BX.describedIn) if report_node is not None else None
+    if report_graph is not None:
+        quads.extend(convert(report, ox.NamedNode(str(report_graph)), {old_report: report_node}))
     return str(activity), quads
 
 
@@ -512,10 +544,6 @@ def query_local(target: str | os.PathLike[str] | None, text: str) -> Any:
     return _run_query(store, text)
 
 
-_KIND = re.compile(r"^(?:\s*(?:#[^\n]*)?\n)*\s*(?:(?:PREFIX|BASE)\b[^\n]*\n\s*)*(SELECT|ASK|CONSTRUCT|DESCRIBE)\b",
-                   re.IGNORECASE)
-
-
 def query_endpoint(url: str, text: str) -> Any:
     """Run a query on a SPARQL 1.1 Protocol endpoint; results parsed into pyoxigraph objects."""
     kind = _query_kind(text)
@@ -547,27 +575,3 @@ def store_summary(path: str | os.PathLike[str]) -> Iterator[tuple[str, int]]:
         key = str(q.graph_name.value) if not isinstance(q.graph_name, ox.DefaultGraph) else "(default graph)"
         counts[key] = counts.get(key, 0) + 1
     yield from sorted(counts.items(), key=lambda kv: (not kv[0].startswith(GRAPH_BASE), kv[0]))
-
-
-# --------------------------------------------------------------------------- the endpoint
-
-
-def oxigraph_binary() -> str | None:
-    """The Oxigraph server binary from the `oxigraph` package: beside this Python first, then PATH."""
-    names = ["oxigraph.exe", "oxigraph"] if sys.platform == "win32" else ["oxigraph"]
-    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
-        for name in names:
-            candidate = Path(folder) / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
-    return shutil.which("oxigraph")
-
-
-def serve_command(path: str | os.PathLike[str], host: str, port: int, timeout_s: int) -> list[str]:
-    """The `oxigraph serve-read-only` command line for a store: union default graph, query time limit."""
-    binary = oxigraph_binary()
-    if binary is None:
-        raise StoreError("the Oxigraph server is not installed (pip install oxigraph)")
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return [binary, "serve-read-only", "--location", str(path), "--bind", bind,
-            "--union-default-graph", "--timeout-s", str(timeout_s)]

@@ -11,7 +11,8 @@ Case file format (see any file in tests/cases/):
     expect        decision, approval_months, pathways (exact set), failed (each {criterion, kind}
                   must appear), not_failed (criteria that must not appear in failed), referral
                   ({policy, section} or null), derived (subset; numbers within 0.01; a list must
-                  contain the listed items, case-insensitively), warnings (codes that must appear)
+                  contain the listed items, case-insensitively), warnings (codes that must appear),
+                  no_warnings (optional: codes that must not appear)
 
 The expectations come from the contract (shared/contract/request-v1.md) and docs/api.md,
 not from the engine.
@@ -66,7 +67,11 @@ REFERRALS = {  # (section, line of business) -> policy
     ("I.B.1.b", "medicaid"): "CP.PMN.16",
 }
 WARNING_CODES = ["unknown-agent", "formulary-status-assumed", "contraindication-hypersensitivity",
-                 "mrd-level-below-threshold", "evidence-to-confirm"]
+                 "mrd-level-below-threshold", "evidence-to-confirm",
+                 # Section V dose checks and Appendix C reminders (shapes/warnings.ttl, shapes/dosing.ttl)
+                 "cd19-negative", "dose-fixed-below-45-kg", "dose-per-m2-at-or-above-45-kg",
+                 "dose-differs-from-label", "step-up-missing", "cycle-beyond-course", "units-exceed-label",
+                 "boxed-warnings"]
 TOLERANCE = 0.01
 
 
@@ -161,6 +166,9 @@ def compare(expect: dict, det: dict, request: dict) -> list[str]:
     for code in expect.get("warnings", []):
         if code not in codes:
             problems.append(f"warnings: expected code {code!r}, got {codes}")
+    for code in expect.get("no_warnings", []):
+        if code in codes:
+            problems.append(f"no_warnings: code {code!r} must not appear, got {codes}")
     return problems
 
 
@@ -197,7 +205,7 @@ def test_case_file_well_formed(name, contract_check):
 
     exp = case["expect"]
     assert set(exp) <= {"decision", "approval_months", "pathways", "failed", "not_failed",
-                        "referral", "derived", "warnings"}, sorted(exp)
+                        "referral", "derived", "warnings", "no_warnings"}, sorted(exp)
     for key in ("decision", "approval_months", "pathways", "failed", "referral"):
         assert key in exp, f"expect.{key} is required"
     assert exp["decision"] in DECISIONS
@@ -230,8 +238,9 @@ def test_case_file_well_formed(name, contract_check):
         assert REFERRALS[(initial_section, lob)] == ref["policy"], (initial_section, lob, ref)
     else:
         assert exp["referral"] is None
-    for code in exp.get("warnings", []):
+    for code in exp.get("warnings", []) + exp.get("no_warnings", []):
         assert code in WARNING_CODES, code
+    assert not set(exp.get("warnings", [])) & set(exp.get("no_warnings", []))
 
     # Outcome tags in covers must agree with the expectations.
     failed = {(f["criterion"], f["kind"]) for f in exp["failed"]}

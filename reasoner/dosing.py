@@ -1,0 +1,415 @@
+"""Section V as a working model: the label's dosing read from the KB once, and a request set against it.
+
+The schedules, the indications and how a request selects one, the vial and the billing unit come
+from SPARQL over the knowledge base (queries/*.rq), run once per KnowledgeBase and kept as plain
+tables. Per request, `enrich_dosing` writes into the request graph how the request differs from
+the label (derived facts declared in ontology/core.ttl). Whether a difference deserves a warning
+is decided by the shapes in shapes/dosing.ttl, which hold the limits: no threshold lives here.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Iterator
+
+from rdflib import XSD, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from .kb import BX, KnowledgeBase, PolicyInfo
+from .resources import data_dir
+
+if TYPE_CHECKING:  # enrich imports this module: no run-time import back
+    from .enrich import Derived
+
+# Float noise (15 x 0.8 = 12.000000000000002) must not tip a whole-unit or whole-vial count.
+_NOISE_DIGITS = 6
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables read from the knowledge base
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Segment:
+    """A day range of a cycle: a dose (amount and unit) or a treatment-free interval."""
+
+    iri: URIRef
+    first_day: int
+    last_day: int
+    amount: float | None
+    unit: URIRef | None
+    unit_spelling: str | None
+    per_bsa: bool
+    step_up: bool
+    free_days: int | None
+
+    @property
+    def days(self) -> int:
+        return self.last_day - self.first_day + 1
+
+    @property
+    def is_dose(self) -> bool:
+        return self.amount is not None
+
+    def covers(self, day: int) -> bool:
+        return self.first_day <= day <= self.last_day
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One numbered cycle of a schedule, with its phase and the policy's grouping label."""
+
+    number: int
+    phase: URIRef
+    phase_label: str
+    group_label: str
+    optional: bool
+    length_days: int
+    segments: tuple[Segment, ...]
+
+    def segment_on(self, day: int) -> Segment | None:
+        return next((s for s in self.segments if s.covers(day)), None)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The dosing of one indication for one weight band."""
+
+    iri: URIRef
+    indication: URIRef
+    band: URIRef
+    max_daily_mcg: float
+    cycles: tuple[Cycle, ...]
+
+    def cycle(self, number: int) -> Cycle | None:
+        return next((c for c in self.cycles if c.number == number), None)
+
+    @property
+    def last_cycle(self) -> int:
+        return max(c.number for c in self.cycles)
+
+    @property
+    def units(self) -> frozenset[URIRef]:
+        return frozenset(s.unit for c in self.cycles for s in c.segments if s.unit is not None)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One condition of an indication: the request field holds one of `values`."""
+
+    iri: URIRef
+    field: str
+    path: tuple[URIRef, ...]
+    values: frozenset[URIRef]
+    unknown: frozenset[URIRef]
+
+
+@dataclass(frozen=True)
+class Indication:
+    iri: URIRef
+    label: str
+    course: str
+    max_daily_mcg: float
+    precedence: int
+    selectors: tuple[Selector, ...]
+
+
+@dataclass(frozen=True)
+class Product:
+    """Section VI and the billing code: vial strength, HCPCS code, mcg per billing unit."""
+
+    label: str
+    strength_mcg: float
+    code: str
+    code_label: str
+    mcg_per_unit: float
+
+
+@dataclass(frozen=True)
+class SectionV:
+    indications: tuple[Indication, ...]  # by selection precedence
+    schedules: dict[tuple[URIRef, URIRef], Schedule]
+    product: Product | None
+    boxed_warnings: tuple[URIRef, ...]
+
+    def schedule(self, indication: URIRef | None, band: URIRef | None) -> Schedule | None:
+        return self.schedules.get((indication, band)) if indication and band else None
+
+    def last_cycle(self, indication: URIRef) -> int | None:
+        lasts = [s.last_cycle for (i, _), s in self.schedules.items() if i == indication]
+        return max(lasts) if lasts else None
+
+    def band_units(self, band: URIRef | None, indication: URIRef | None = None) -> frozenset[URIRef]:
+        """The unit(s) Section V doses a weight band in (of one indication, else of every one)."""
+        return frozenset().union(*(s.units for (i, b), s in self.schedules.items()
+                                   if b == band and (indication is None or i == indication)))
+
+
+def query(name: str) -> str:
+    """The text of queries/<name>.rq (shipped in the wheel as reasoner/queries)."""
+    return (data_dir("queries") / f"{name}.rq").read_text(encoding="utf-8")
+
+
+_LOCK = threading.Lock()
+_ATTR = "_section_v_tables"
+
+
+def section_v(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
+    """Section V of `drug`, read from the KB on first use and kept on the KnowledgeBase."""
+    cache: dict[URIRef | None, SectionV] = kb.__dict__.setdefault(_ATTR, {})
+    if drug not in cache:
+        with _LOCK:
+            if drug not in cache:
+                cache[drug] = _load(kb, drug)
+    return cache[drug]
+
+
+def _num(node: Node | None) -> float | None:
+    return None if node is None else float(node.toPython())
+
+
+def _int(node: Node | None) -> int | None:
+    return None if node is None else int(node.toPython())
+
+
+def _load(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
+    g = kb.graph
+    bindings = {"drug": drug} if drug is not None else {}
+    field_paths = {name: path for path, name in kb.field_of_path.items()}
+
+    selectors: dict[URIRef, dict[URIRef, dict[str, Any]]] = {}
+    heads: dict[URIRef, Any] = {}
+    for row in g.query(query("indications"), initBindings=bindings):
+        heads.setdefault(row.indication, row)
+        if row.selector is None:
+            continue
+        field = str(row.field)
+        if field not in field_paths:
+            raise LookupError(f"{row.selector}: bx:requestField {field!r} is not a contract field")
+        sel = selectors.setdefault(row.indication, {}).setdefault(
+            row.selector, {"field": field, "values": set(), "unknown": set()})
+        sel["values"].add(row.value)
+        if row.unknownValue is not None:
+            sel["unknown"].add(row.unknownValue)
+    indications = tuple(sorted(
+        (Indication(i, str(r.label), str(r.course), float(r.maxDailyMcg.toPython()), int(r.precedence.toPython()),
+                    tuple(Selector(s, d["field"], field_paths[d["field"]], frozenset(d["values"]),
+                                   frozenset(d["unknown"]))
+                          for s, d in sorted(selectors.get(i, {}).items())))
+         for i, r in heads.items()),
+        key=lambda ind: (ind.precedence, str(ind.iri))))
+    known = {i.iri for i in indications}
+
+    rows: dict[tuple[URIRef, URIRef], dict[int, dict[str, Any]]] = {}
+    meta: dict[tuple[URIRef, URIRef], tuple[URIRef, float]] = {}
+    for r in g.query(query("schedule")):
+        if r.indication not in known:
+            continue
+        key = (r.indication, r.band)
+        meta[key] = (r.schedule, float(r.maxDailyMcg.toPython()))
+        cycle = rows.setdefault(key, {}).setdefault(int(r.cycle.toPython()), {
+            "phase": r.phase, "phase_label": str(r.phaseLabel), "group_label": str(r.groupLabel),
+            "optional": bool(r.optional.toPython()), "length_days": int(r.lengthDays.toPython()), "segments": []})
+        cycle["segments"].append(Segment(
+            iri=r.segment, first_day=int(r.firstDay.toPython()), last_day=int(r.lastDay.toPython()),
+            amount=_num(r.amount), unit=r.unit, unit_spelling=None if r.unitSpelling is None else str(r.unitSpelling),
+            per_bsa=bool(r.perBsa.toPython()) if r.perBsa is not None else False,
+            step_up=bool(r.stepUp.toPython()), free_days=_int(r.freeDays)))
+    schedules = {
+        key: Schedule(meta[key][0], key[0], key[1], meta[key][1], tuple(
+            Cycle(n, c["phase"], c["phase_label"], c["group_label"], c["optional"], c["length_days"],
+                  tuple(sorted(c["segments"], key=lambda s: s.first_day)))
+            for n, c in sorted(cycles.items())))
+        for key, cycles in rows.items()}
+
+    product, boxed = None, []
+    for r in g.query(query("product"), initBindings=bindings):
+        product = product or Product(str(r.productLabel), float(r.strengthMcg.toPython()), str(r.codeNotation),
+                                     str(r.codeLabel), float(r.mcgPerUnit.toPython()))
+        if r.boxedWarning is not None and r.boxedWarning not in boxed:
+            boxed.append(r.boxedWarning)
+    return SectionV(indications, schedules, product, tuple(boxed))
+
+
+# ---------------------------------------------------------------------------------------------
+# Which Section V row a request falls under
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Selection:
+    """The request's indication; the other rows it also fits; what would settle it when unknown."""
+
+    indication: Indication | None
+    also_fits: tuple[Indication, ...]
+    missing: tuple[str, ...]
+
+
+def _follow(g: Graph, node: Node, path: tuple[URIRef, ...]) -> set[Node]:
+    nodes: set[Node] = {node}
+    for p in path:
+        nodes = {o for n in nodes for o in g.objects(n, p)}
+    return nodes
+
+
+def select(sv: SectionV, g: Graph, node: URIRef) -> Selection:
+    """Three-valued: a row holds when every selector holds, is out when one is contradicted, else unknown."""
+    fits: list[Indication] = []
+    missing: set[str] = set()
+    for ind in sv.indications:
+        absent, out = [], False
+        for sel in ind.selectors:
+            sent = _follow(g, node, sel.path) - sel.unknown
+            if not sent:
+                absent.append(sel.field)
+            elif not sent & sel.values:
+                out = True
+        if out:
+            continue
+        if absent:
+            missing.update(absent)
+        else:
+            fits.append(ind)
+    if fits:
+        return Selection(fits[0], tuple(fits[1:]), ())
+    return Selection(None, (), tuple(sorted(missing)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Doses, units and vials of a cycle for a member
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SegmentDose:
+    segment: Segment
+    mcg_per_day: float | None  # None: per-m2 amount and no body-surface area; 0 when treatment-free
+    capped: bool
+    total_mcg: float | None
+    vials: int | None
+
+
+@dataclass(frozen=True)
+class CycleDose:
+    cycle: Cycle
+    segments: tuple[SegmentDose, ...]
+    total_mcg: float | None
+    units: int | None
+    vials: int | None
+
+
+def _clean(x: float) -> float:
+    return round(x, _NOISE_DIGITS)
+
+
+def daily_mcg(segment: Segment, bsa: float | None, max_daily: float) -> tuple[float | None, bool]:
+    """The label's mcg/day on a segment's days: per-m2 amounts times the BSA, capped at the maximum."""
+    if segment.amount is None:
+        return 0.0, False
+    if segment.per_bsa:
+        if bsa is None:
+            return None, False
+        value = segment.amount * bsa
+    else:
+        value = segment.amount
+    return (max_daily, True) if _clean(value) > max_daily else (value, False)
+
+
+def cycle_dose(cycle: Cycle, bsa: float | None, max_daily: float, product: Product | None) -> CycleDose:
+    """Per segment and per cycle: mcg, whole billing units (rounded up) and whole vials per dose day."""
+    parts = []
+    for seg in cycle.segments:
+        mcg, capped = daily_mcg(seg, bsa, max_daily)
+        total = None if mcg is None else mcg * seg.days
+        vials = None
+        if mcg is not None and product is not None:
+            vials = math.ceil(_clean(mcg / product.strength_mcg)) * seg.days
+        parts.append(SegmentDose(seg, mcg, capped, total, vials))
+    totals = [p.total_mcg for p in parts]
+    total = None if None in totals else sum(t for t in totals if t is not None)
+    units = None
+    if total is not None and product is not None:
+        units = math.ceil(_clean(total / product.mcg_per_unit))
+    vial_counts = [p.vials for p in parts]
+    vials = None if None in vial_counts else sum(v for v in vial_counts if v is not None)
+    return CycleDose(cycle, tuple(parts), total, units, vials)
+
+
+def units_allowed(sv: SectionV, schedule: Schedule, number: int, bsa: float | None) -> int | None:
+    """Billing units Section V allows for cycle `number`: 0 beyond the course, None when unknown."""
+    cycle = schedule.cycle(number)
+    if cycle is None:
+        return 0 if number > schedule.last_cycle else None
+    return cycle_dose(cycle, bsa, schedule.max_daily_mcg, sv.product).units
+
+
+# ---------------------------------------------------------------------------------------------
+# Enrichment: the request against the label, as derived facts
+# ---------------------------------------------------------------------------------------------
+
+def _decimal(x: float) -> Literal:
+    return Literal(Decimal(repr(_clean(x))), datatype=XSD.decimal)
+
+
+def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo,
+                  derived: "Derived") -> None:
+    """Write the request's Section V row, the label's unit and dose, and the differences from them."""
+    sv = section_v(kb, policy.covered_drug)
+    for warning in sv.boxed_warnings:
+        g.add((node, BX.boxedWarningReminder, warning))
+    selection = select(sv, g, node)
+    indication = selection.indication.iri if selection.indication else None
+    if indication is not None:
+        g.add((node, BX.sectionVIndication, indication))
+
+    member = g.value(node, BX.member)
+    band = g.value(member, BX.weightBand) if member is not None else None
+    units = sv.band_units(band, indication) if band is not None else frozenset()
+    if len(units) == 1:
+        g.add((node, BX.labelDoseUnit, next(iter(units))))
+    dose = g.value(node, BX.dose)
+    spelling = (request.get("dose") or {}).get("unit")
+    if dose is not None and spelling in kb.units:
+        g.add((dose, BX.requestedUnit, kb.units[spelling].iri))
+
+    regimen_node = g.value(node, BX.regimen)
+    regimen = request.get("regimen") or {}
+    number, day = regimen.get("cycle"), regimen.get("day")
+    if regimen_node is None or number is None or indication is None:
+        return
+    last = sv.last_cycle(indication)
+    if last is not None:
+        g.add((regimen_node, BX.cyclesBeyondLabel, Literal(number - last)))
+    schedule = sv.schedule(indication, band)
+    if schedule is None:
+        return
+    for fact in _against_cycle(schedule, number, day, derived):
+        g.add((dose if fact[0] == "dose" else regimen_node, fact[1], _decimal(fact[2])))
+    billed = request.get("units_billed")
+    allowed = units_allowed(sv, schedule, number, derived.bsa_m2)
+    if allowed is not None:
+        g.add((node, BX.unitsAllowed, Literal(allowed)))
+        if billed is not None:
+            g.add((node, BX.unitsBilledExcess, Literal(billed - allowed)))
+
+
+def _against_cycle(schedule: Schedule, number: int, day: int | None,
+                   derived: "Derived") -> Iterator[tuple[str, URIRef, float]]:
+    """(node, property, value): the label's dose on the requested day, and the request's differences."""
+    cycle = schedule.cycle(number)
+    if cycle is None:
+        return
+    requested = derived.daily_dose_mcg
+    if day is not None:
+        segment = cycle.segment_on(day)
+        label = None if segment is None else daily_mcg(segment, derived.bsa_m2, schedule.max_daily_mcg)[0]
+        if label is not None:
+            yield "regimen", BX.labelDailyDoseMcg, label
+            if requested is not None:
+                yield "dose", BX.labelDoseDifferenceMcg, requested - label
+    for segment in cycle.segments:
+        if segment.step_up and (day is None or segment.covers(day)) and requested is not None:
+            step = daily_mcg(segment, derived.bsa_m2, schedule.max_daily_mcg)[0]
+            if step is not None:
+                yield "dose", BX.stepUpDifferenceMcg, requested - step

@@ -1,0 +1,103 @@
+"""`blincyto lint`: the shipped graphs are clean; each kind of authoring mistake is found, with its file and term.
+
+The broken version is an override an author could write by mistake; every check must name it.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from authoring_util import PREFIXES, VERSIONS, make_version
+
+from reasoner.cli import app
+from reasoner.lint import lint, lint_manifests
+
+MISTAKES = """
+# a shape that targets requests but no criterion uses; an undeclared property; another's number
+shp:I.A.1-extra a sh:NodeShape ;
+    sh:targetClass bx:InitialRequest ;
+    dcterms:identifier "I.A.1" ;
+    sh:message "Extra." ;
+    sh:property [ sh:path ( bx:diagnosis bx:noSuchProperty ) ; sh:minCount 1 ] .
+
+# a criterion's shape numbered as another criterion; a count that is not an integer (SHACL-SHACL)
+shp:I.A.3 dcterms:identifier "I.A.9" ;
+    sh:property [ sh:path ( bx:member bx:ageInMonths ) ; sh:minCount "one" ; sh:minInclusive 1 ] .
+
+# a leaf with neither a sentence nor a shape
+cp:I.A bx:allOf ( cp:I.A.1 cp:I.A.2 cp:I.A.3 cp:I.A.4 cp:I.A.5 cp:I.A.6 ) .
+cp:I.A.6 a bx:Criterion ; dcterms:identifier "I.A.6" .
+
+# the drug is also a disease: classes the ontology declares disjoint (HermiT: inconsistent)
+kb:blinatumomab a bx:Disease .
+"""
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return lint()
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    folder = make_version(tmp_path_factory.mktemp("versions"), "broken", MISTAKES)
+    return folder, lint(folder)
+
+
+def test_the_shipped_graphs_have_no_error(shipped):
+    assert not [f.line() for f in shipped if f.level == "error"]
+    checks = {f.check for f in shipped}
+    assert "consistency" not in checks or shutil.which("java") is None
+
+
+def test_every_mistake_is_found_with_its_file_and_term(broken):
+    folder, found = broken
+    errors = {(f.check, f.term) for f in found if f.level == "error"}
+    assert ("reachable", "shp:I.A.1-extra") in errors
+    assert ("declared", "shp:I.A.1-extra") in errors
+    assert ("numbers", "shp:I.A.1-extra") in errors
+    assert ("numbers", "shp:I.A.3") in errors
+    assert ("leaf", "cp:I.A.6") in errors
+    assert any(check == "shacl-shacl" and term == "shp:I.A.3" for check, term in errors), errors
+    if shutil.which("java"):
+        assert any(f.check == "consistency" and f.level == "error" for f in found)
+    override = str(folder / "override.ttl")
+    for f in found:
+        if f.level == "error" and f.term in ("shp:I.A.1-extra", "shp:I.A.3", "cp:I.A.6"):
+            assert f.file.endswith("override.ttl") and override.endswith(f.file), f
+    messages = " ".join(f.message for f in found)
+    assert "bx:noSuchProperty" in messages
+
+
+def test_cli_lint_exit_status_and_output(broken):
+    folder, _ = broken
+    runner = CliRunner()
+    result = runner.invoke(app, ["lint", "--version", str(folder), "--no-hermit", "--no-shacl-shacl"])
+    assert result.exit_code == 1, result.output
+    assert "ERROR" in result.output and "override.ttl" in result.output and "shp:I.A.1-extra" in result.output
+    clean = runner.invoke(app, ["lint", "--no-hermit", "--no-shacl-shacl"])
+    assert clean.exit_code == 0, clean.output
+    assert "lint: 0 errors" in clean.output
+
+
+def manifest(folder, name: str, status: str, extra: str = "") -> None:
+    folder.mkdir(parents=True)
+    (folder / "manifest.ttl").write_text(PREFIXES + f"""
+<> a bxv:PolicyVersionManifest ; dcterms:identifier "{name}" ; bxv:status "{status}" ;
+   bxv:policyVersion cp:version-2024-08 {extra};
+   bxv:ontologyGraphs <{(VERSIONS.parent / 'ontology').as_uri()}/> ;
+   bxv:shapesGraphs <{(VERSIONS.parent / 'shapes').as_uri()}/> .
+""")
+
+
+def test_manifests_are_checked(tmp_path):
+    assert not [f for f in lint_manifests(VERSIONS) if f.level == "error"]
+    manifest(tmp_path / "one", "one", "current", '; dcterms:valid "2024-08-01"^^xsd:date ')
+    manifest(tmp_path / "two", "two", "current", '; bxv:madeUp "x" ')
+    found = [f for f in lint_manifests(tmp_path) if f.level == "error"]
+    text = " ".join(f"{f.term}: {f.message}" for f in found)
+    assert "exactly one version must be current, found 2" in text
+    assert "bxv:madeUp: not declared" in text
+    assert "two: needs dcterms:valid" in text and "one: needs" not in text
