@@ -84,7 +84,10 @@ def _failure(f: Finding, kb: KnowledgeBase, report: Report, request: dict[str, A
         "policy_text": shape.sentence or c.sentence,
     }
     if f.truth is Truth.MISSING:
-        item["needs"] = [n for n in _needs(c, kb, report) if not _sent(request, n)]
+        # Ask for what was not sent; if everything was sent (e.g. a value that means "unknown"),
+        # name the fields themselves.
+        needs = _needs(c, kb, report)
+        item["needs"] = [n for n in needs if not _sent(request, n)] or needs
     return item
 
 

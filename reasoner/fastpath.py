@@ -1,7 +1,7 @@
 """Fast path: the SHACL shapes compiled, once per process, into Python checks over a request graph.
 
-pySHACL rebuilds its constraint objects and walks the shapes graph on every run (about 45 ms a
-request); the shapes never change between requests. `compile_shapes` walks the shapes graph once at
+pySHACL rebuilds its constraint objects and walks the shapes graph on every run (tens of milliseconds
+a request); the shapes never change between requests. `compile_shapes` walks the shapes graph once at
 load time and turns every shape into closures over a per-request index of the data graph, so the
 shapes stay the single source of truth and no criterion is written in Python.
 
@@ -25,6 +25,8 @@ from rdflib.collection import Collection
 from rdflib.namespace import SH
 from rdflib.term import Node
 
+from .report_graph import report_graph
+from .smallstore import SmallStore, canonical
 from .validate import Report, ShapeResults
 
 __all__ = ["CompiledShapes", "UnsupportedShape", "compile_shapes"]
@@ -33,7 +35,29 @@ Values = set  # value nodes of one focus node
 # A validation result: (focus node, value node or None, source shape, constraint component, message maker)
 Result = tuple
 
-_TYPE, _SUBCLASS = RDF.type, RDFS.subClassOf
+_TYPE, _SUBCLASS = canonical(RDF.type), canonical(RDFS.subClassOf)
+# Constraint component IRIs, made once (rdflib builds a new URIRef on every namespace attribute access)
+_AndConstraintComponent = SH.AndConstraintComponent
+_ClassConstraintComponent = SH.ClassConstraintComponent
+_DatatypeConstraintComponent = SH.DatatypeConstraintComponent
+_HasValueConstraintComponent = SH.HasValueConstraintComponent
+_InConstraintComponent = SH.InConstraintComponent
+_MaxCountConstraintComponent = SH.MaxCountConstraintComponent
+_MaxExclusiveConstraintComponent = SH.MaxExclusiveConstraintComponent
+_MaxInclusiveConstraintComponent = SH.MaxInclusiveConstraintComponent
+_MaxLengthConstraintComponent = SH.MaxLengthConstraintComponent
+_MinCountConstraintComponent = SH.MinCountConstraintComponent
+_MinExclusiveConstraintComponent = SH.MinExclusiveConstraintComponent
+_MinInclusiveConstraintComponent = SH.MinInclusiveConstraintComponent
+_MinLengthConstraintComponent = SH.MinLengthConstraintComponent
+_NodeConstraintComponent = SH.NodeConstraintComponent
+_NodeKindConstraintComponent = SH.NodeKindConstraintComponent
+_NotConstraintComponent = SH.NotConstraintComponent
+_OrConstraintComponent = SH.OrConstraintComponent
+_QualifiedMaxCountConstraintComponent = SH.QualifiedMaxCountConstraintComponent
+_QualifiedMinCountConstraintComponent = SH.QualifiedMinCountConstraintComponent
+_XoneConstraintComponent = SH.XoneConstraintComponent
+
 ALLOWED_SEVERITIES = frozenset({SH.Warning, SH.Info})  # allow_warnings=True, allow_infos=True
 
 _TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
@@ -68,65 +92,58 @@ class UnsupportedShape(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 class Index:
-    """Subject -> predicate -> objects of one request graph (a few hundred triples at most)."""
+    """Subject -> predicate -> objects (and predicate -> object -> subjects) of one request graph.
 
-    __slots__ = ("graph", "out", "typed", "subclassing", "_inverse")
+    A graph over a SmallStore (what `lift` builds) already holds these dictionaries; any other graph
+    is indexed once here.
+    """
+
+    __slots__ = ("graph", "out", "pos", "typed", "subclassing")
 
     def __init__(self, graph: Graph) -> None:
-        out: dict[Node, dict[Node, list[Node]]] = {}
-        typed: dict[Node, list[Node]] = {}
-        subclassing = False
-        for s, p, o in graph:
-            if p == _TYPE:
-                typed.setdefault(o, []).append(s)
-            elif p == _SUBCLASS:
-                subclassing = True
-            by_p = out.get(s)
-            if by_p is None:
-                out[s] = {p: [o]}
-            else:
-                objs = by_p.get(p)
-                if objs is None:
-                    by_p[p] = [o]
-                else:
-                    objs.append(o)
+        store = graph.store
+        if isinstance(store, SmallStore):
+            out, pos = store.spo, store.pos
+        else:
+            out, pos = {}, {}
+            for s, p, o in graph:
+                out.setdefault(s, {}).setdefault(p, {})[o] = None
+                pos.setdefault(p, {}).setdefault(o, {})[s] = None
         self.graph = graph
-        self.out = out
-        self.typed = typed  # class -> its instances (targets)
-        self.subclassing = subclassing  # the data graph states rdfs:subClassOf itself
-        self._inverse: dict[Node, dict[Node, list[Node]]] | None = None
+        self.out: dict[Node, dict[Node, dict[Node, None]]] = out
+        self.pos: dict[Node, dict[Node, dict[Node, None]]] = pos
+        self.typed: dict[Node, dict[Node, None]] = pos.get(_TYPE, {})  # class -> its instances (targets)
+        self.subclassing = _SUBCLASS in pos  # the data graph states rdfs:subClassOf itself
 
     def objects(self, s: Node, p: Node) -> Iterable[Node]:
         by_p = self.out.get(s)
         return by_p.get(p, ()) if by_p else ()
 
     def subjects(self, p: Node, o: Node) -> Iterable[Node]:
-        if self._inverse is None:
-            inverse: dict[Node, dict[Node, list[Node]]] = {}
-            for s, by_p in self.out.items():
-                for p_, objs in by_p.items():
-                    for o_ in objs:
-                        inverse.setdefault(o_, {}).setdefault(p_, []).append(s)
-            self._inverse = inverse
-        by_p = self._inverse.get(o)
-        return by_p.get(p, ()) if by_p else ()
+        by_o = self.pos.get(p)
+        return by_o.get(o, ()) if by_o else ()
 
     def has_class(self, v: Node, cls: Node) -> bool:
         """v rdf:type/rdfs:subClassOf* cls in the data graph (pySHACL's rdflib check)."""
         if isinstance(v, Literal):
             return False
-        for t in self.objects(v, RDF.type):
-            if t == cls:
-                return True
-            seen = {t}
-            todo = [t]
-            while todo:
-                for sup in self.objects(todo.pop(), RDFS.subClassOf):
-                    if sup == cls:
-                        return True
-                    if sup not in seen:
-                        seen.add(sup)
-                        todo.append(sup)
+        by_p = self.out.get(v)
+        types = by_p.get(_TYPE) if by_p else None
+        if not types:
+            return False
+        if cls in types:
+            return True
+        if not self.subclassing:
+            return False
+        seen = set(types)
+        todo = list(types)
+        while todo:
+            for sup in self.objects(todo.pop(), _SUBCLASS):
+                if sup == cls:
+                    return True
+                if sup not in seen:
+                    seen.add(sup)
+                    todo.append(sup)
         return False
 
 
@@ -194,8 +211,8 @@ def _itself(_idx: Index, focus: Node) -> Values:
 class CompiledShapes:
     """All shapes of a shapes graph, compiled; `run(graph)` is one validation of one data graph."""
 
-    def __init__(self, shapes: Graph, owner: dict[str, URIRef]) -> None:
-        self.graph = shapes
+    def __init__(self, shapes: Graph, owner: dict[str, URIRef], terms: Graph | None = None) -> None:
+        self.graph = _canonical_copy(shapes, terms)
         self._compiled: dict[Node, _Shape] = {}
         self._owner = owner
         self.top: list[_Shape] = []
@@ -254,7 +271,8 @@ class CompiledShapes:
         severity = list(g.objects(node, SH.severity))
         shape.severity = severity[0] if severity else SH.Violation
         shape.messages = list(set(g.objects(node, SH.message)))
-        shape.owner = self._owner.get(str(node))
+        owner_ = self._owner.get(str(node))
+        shape.owner = None if owner_ is None else canonical(owner_)  # the KB's own object: fast lookups
         paths = list(g.objects(node, SH.path))
         if len(paths) > 1:
             raise UnsupportedShape(node, "more than one sh:path")
@@ -288,9 +306,25 @@ class CompiledShapes:
         return out
 
 
-def compile_shapes(shapes: Graph, owner: dict[str, URIRef]) -> CompiledShapes:
-    """Compile every shape of `shapes` (raises UnsupportedShape); `owner` maps shape ids to criteria."""
-    return CompiledShapes(shapes, owner)
+def compile_shapes(shapes: Graph, owner: dict[str, URIRef], terms: Graph | None = None) -> CompiledShapes:
+    """Compile every shape of `shapes` (raises UnsupportedShape); `owner` maps shape ids to criteria.
+
+    `terms`: the knowledge base graph, whose term objects the compiled checks then share (faster).
+    """
+    return CompiledShapes(shapes, owner, terms)
+
+
+def _canonical_copy(shapes: Graph, terms: Graph | None) -> Graph:
+    """The shapes graph with every term replaced by its canonical object (same triples, same ids)."""
+    if terms is not None:
+        for triple in terms:
+            for node in triple:
+                canonical(node)
+    copy = Graph()
+    copy.namespace_manager = shapes.namespace_manager
+    for s, p, o in shapes:
+        copy.add((canonical(s), canonical(p), canonical(o)))
+    return copy
 
 
 def _targeted(g: Graph) -> list[Node]:
@@ -425,7 +459,7 @@ def _min_count(cs: CompiledShapes, shape: _Shape, params: set, stack):
 
     def report(idx, focus, values, out):
         if len(values) < n:
-            out.append((focus, None, shape, SH.MinCountConstraintComponent, message))
+            out.append((focus, None, shape, _MinCountConstraintComponent, message))
     return holds, report
 
 
@@ -442,7 +476,7 @@ def _max_count(cs: CompiledShapes, shape: _Shape, params: set, stack):
 
     def report(idx, focus, values, out):
         if len(values) > n:
-            out.append((focus, None, shape, SH.MaxCountConstraintComponent, message))
+            out.append((focus, None, shape, _MaxCountConstraintComponent, message))
     return holds, report
 
 
@@ -468,7 +502,7 @@ def _class(cs: CompiledShapes, shape: _Shape, params: set, stack):
     if SH["class"] not in params:
         return None
     rules = list(cs.graph.objects(shape.node, SH["class"]))
-    return _per_value(shape, SH.ClassConstraintComponent, rules, lambda idx, v, c: idx.has_class(v, c),
+    return _per_value(shape, _ClassConstraintComponent, rules, lambda idx, v, c: idx.has_class(v, c),
                       _msg_rules(cs.graph, rules, "Value does not have class {}", "Value class is not in classes ({})"))
 
 
@@ -506,7 +540,7 @@ def _datatype(cs: CompiledShapes, shape: _Shape, params: set, stack):
     rules = list(cs.graph.objects(shape.node, SH.datatype))
     if len(rules) != 1:
         raise UnsupportedShape(shape.node, "more than one sh:datatype")
-    return _per_value(shape, SH.DatatypeConstraintComponent, rules, _datatype_ok,
+    return _per_value(shape, _DatatypeConstraintComponent, rules, _datatype_ok,
                       _msg_rules(cs.graph, rules, "Value is not Literal with datatype {}", ""))
 
 
@@ -527,7 +561,7 @@ def _node_kind(cs: CompiledShapes, shape: _Shape, params: set, stack):
             if isinstance(v, kind):
                 return rule in allowed
         return False
-    return _per_value(shape, SH.NodeKindConstraintComponent, rules, ok,
+    return _per_value(shape, _NodeKindConstraintComponent, rules, ok,
                       _msg_rules(cs.graph, rules, "Value is not of Node Kind {}", ""))
 
 
@@ -559,10 +593,10 @@ def _range_ok(test: Callable[[int], bool]) -> Callable[[Index, Node, Literal], b
 
 
 _RANGES = {
-    SH.minInclusive: (SH.MinInclusiveConstraintComponent, lambda c: c >= 0, ">="),
-    SH.minExclusive: (SH.MinExclusiveConstraintComponent, lambda c: c > 0, ">"),
-    SH.maxInclusive: (SH.MaxInclusiveConstraintComponent, lambda c: c <= 0, "<="),
-    SH.maxExclusive: (SH.MaxExclusiveConstraintComponent, lambda c: c < 0, "<"),
+    SH.minInclusive: (_MinInclusiveConstraintComponent, lambda c: c >= 0, ">="),
+    SH.minExclusive: (_MinExclusiveConstraintComponent, lambda c: c > 0, ">"),
+    SH.maxInclusive: (_MaxInclusiveConstraintComponent, lambda c: c <= 0, "<="),
+    SH.maxExclusive: (_MaxExclusiveConstraintComponent, lambda c: c < 0, "<"),
 }
 
 
@@ -588,7 +622,7 @@ def _string(v: Node) -> str:
 
 def _length(parameter: URIRef):
     minimum = parameter == SH.minLength
-    component = SH.MinLengthConstraintComponent if minimum else SH.MaxLengthConstraintComponent
+    component = _MinLengthConstraintComponent if minimum else _MaxLengthConstraintComponent
     text = "String length not >= {}" if minimum else "String length not <= {}"
 
     def compile_(cs: CompiledShapes, shape: _Shape, params: set, stack):
@@ -627,14 +661,14 @@ def _has_value(cs: CompiledShapes, shape: _Shape, params: set, stack):
 
     def holds(idx, focus, values):
         for hv in wanted:
-            if not any(v == hv for v in values):
+            if hv not in values:  # values is a set: hash and term equality, as pySHACL's ==
                 return False
         return True
 
     def report(idx, focus, values, out):
         for hv in wanted:
-            if not any(v == hv for v in values):
-                out.append((focus, None, shape, SH.HasValueConstraintComponent, message))
+            if hv not in values:
+                out.append((focus, None, shape, _HasValueConstraintComponent, message))
     return holds, report
 
 
@@ -651,12 +685,12 @@ def _in(cs: CompiledShapes, shape: _Shape, params: set, stack):
 
     def message(dg, focus, value):
         return "Value {} not in list {}".format(_stringify(dg, value), [_stringify(g, v) for v in allowed])
-    return _per_value(shape, SH.InConstraintComponent, [None], lambda _idx, v, _r: v in allowed, message)
+    return _per_value(shape, _InConstraintComponent, [None], lambda _idx, v, _r: v in allowed, message)
 
 
 def _logical(parameter: URIRef):
-    component = {SH["or"]: SH.OrConstraintComponent, SH["and"]: SH.AndConstraintComponent,
-                 SH.xone: SH.XoneConstraintComponent}[parameter]
+    component = {SH["or"]: _OrConstraintComponent, SH["and"]: _AndConstraintComponent,
+                 SH.xone: _XoneConstraintComponent}[parameter]
     word = {SH["or"]: "one or more shapes in", SH["and"]: "all shapes in", SH.xone: "exactly one shape in"}[parameter]
 
     def compile_(cs: CompiledShapes, shape: _Shape, params: set, stack):
@@ -697,7 +731,7 @@ def _not(cs: CompiledShapes, shape: _Shape, params: set, stack):
             return f"Node {_stringify(dg, value)} must not conform to shape {_stringify(g, nodes[0])}"
         return "Node {} must not conform to any shapes in {}".format(
             _stringify(dg, value), " , ".join(_stringify(g, n) for n in nodes))
-    return _per_value(shape, SH.NotConstraintComponent, negated, lambda idx, v, n: not n.conforms(idx, v), message)
+    return _per_value(shape, _NotConstraintComponent, negated, lambda idx, v, n: not n.conforms(idx, v), message)
 
 
 def _node(cs: CompiledShapes, shape: _Shape, params: set, stack):
@@ -726,7 +760,7 @@ def _node(cs: CompiledShapes, shape: _Shape, params: set, stack):
                 details: list[Result] = []
                 t.report(idx, v, details)
                 if details:
-                    out.append((focus, v, shape, SH.NodeConstraintComponent, message, details))
+                    out.append((focus, v, shape, _NodeConstraintComponent, message, details))
     return holds, report
 
 
@@ -788,9 +822,9 @@ def _qualified(cs: CompiledShapes, shape: _Shape, params: set, stack):
         for vs in value_shapes:
             n = sum(1 for v in values if vs.conforms(idx, v))
             if high is not None and n > high:
-                yield SH.QualifiedMaxCountConstraintComponent
+                yield _QualifiedMaxCountConstraintComponent
             if low is not None and n < low:
-                yield SH.QualifiedMinCountConstraintComponent
+                yield _QualifiedMinCountConstraintComponent
 
     def holds(idx, focus, values):
         if not values and (low is None or low < 1):
@@ -812,7 +846,7 @@ _COMPILERS = (_class, _datatype, _node_kind, _min_count, _max_count, _range(SH.m
 
 
 # ---------------------------------------------------------------------------------------------
-# Messages and the sh:ValidationReport graph (built only when asked for)
+# Messages (made only when the report graph is built)
 # ---------------------------------------------------------------------------------------------
 
 def _stringify(graph: Graph, node: Node) -> str:
@@ -835,79 +869,3 @@ def _msg_rules(sg: Graph, rules: list, one: str, many: str) -> Callable:
             return one.format(_stringify(sg, rules[0]))
         return many.format(", ".join(_stringify(sg, r) for r in rules))
     return message
-
-
-def _clone_node(source: Graph, node: Node, target: Graph, depth: int) -> Node:
-    if isinstance(node, Literal):
-        return Literal(str(node), node.language, node.datatype)
-    if isinstance(node, BNode):
-        return _clone_bnode(source, node, target, False, depth + 1)
-    return URIRef(str(node))
-
-
-def _clone_bnode(source: Graph, node: BNode, target: Graph, keep: bool, depth: int) -> BNode:
-    """pySHACL's clone_blank_node: the top node keeps its id, nested blank nodes get fresh ones."""
-    clone = BNode(str(node)) if keep else BNode()
-    if depth >= 10:
-        return clone
-    predicates = set(source.predicates(node))
-    if RDF.first in predicates:
-        items = Collection(target, clone)
-        for item in source.items(node):
-            items.append(_clone_node(source, item, target, depth + 1))
-        return clone
-    for p in predicates:
-        for o in source.objects(node, p):
-            target.add((clone, p, _clone_node(source, o, target, depth + 1)))
-    return clone
-
-
-class _Cloner:
-    """Nodes of the shapes and data graphs copied into the report once each (pySHACL's cloned_nodes)."""
-
-    def __init__(self, target: Graph) -> None:
-        self.target = target
-        self.done: dict[tuple[int, str], Node] = {}
-
-    def __call__(self, source: Graph, node: Node) -> Node:
-        if isinstance(node, Literal):
-            return node
-        key = (id(source), str(node))
-        clone = self.done.get(key)
-        if clone is None:
-            clone = _clone_bnode(source, node, self.target, True, 0) if isinstance(node, BNode) else URIRef(str(node))
-            self.done[key] = clone
-        return clone
-
-
-def report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Result]) -> Graph:
-    """The sh:ValidationReport pySHACL would write for these results."""
-    vg = Graph(bind_namespaces="core")
-    for prefix, ns in shapes.namespace_manager.namespaces():
-        vg.namespace_manager.bind(prefix, ns)
-    report = BNode()
-    vg.add((report, RDF.type, SH.ValidationReport))
-    vg.add((report, SH.conforms, Literal(conforms)))
-    clone = _Cloner(vg)
-    for r in results:
-        vg.add((report, SH.result, _result(vg, clone, shapes, data, r)))
-    return vg
-
-
-def _result(vg: Graph, clone: _Cloner, shapes: Graph, data: Graph, r: Result) -> BNode:
-    focus, value, shape, component, message = r[:5]
-    node = BNode()
-    vg.add((node, RDF.type, SH.ValidationResult))
-    vg.add((node, SH.sourceConstraintComponent, clone(shapes, component)))
-    vg.add((node, SH.sourceShape, clone(shapes, shape.node)))
-    vg.add((node, SH.resultSeverity, shape.severity))
-    vg.add((node, SH.focusNode, clone(data, focus)))
-    if value is not None:
-        vg.add((node, SH.value, clone(data, value)))
-    if shape.path is not None:
-        vg.add((node, SH.resultPath, clone(shapes, shape.path)))
-    for m in shape.messages or [Literal(message(data, focus, value))]:
-        vg.add((node, SH.resultMessage, m))
-    for detail in (r[5] if len(r) > 5 else ()):
-        vg.add((node, SH.detail, _result(vg, clone, shapes, data, detail)))
-    return node

@@ -22,7 +22,7 @@ CSS = """
 :root { --ink:#1d232a; --muted:#5b6672; --line:#d8dee4; --ok:#1a7f37; --warn:#9a6700; --bad:#cf222e;
         --info:#0969da; --bg:#f6f8fa; }
 * { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
        margin: 0 auto; max-width: 1400px; padding: 1rem 1.5rem 3rem; }
 h1 { font-size: 1.5rem; margin: .2rem 0; } h2 { font-size: 1.2rem; margin: 2rem 0 .5rem;
      border-bottom: 2px solid var(--line); padding-bottom: .2rem; }

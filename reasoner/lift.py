@@ -21,6 +21,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import NamespaceManager
 
 from .resources import package_file
+from .smallstore import canonical, small_graph
 
 REQUEST_BASE = "urn:blincyto:request:"
 
@@ -50,7 +51,7 @@ def lift(request: dict[str, Any]) -> tuple[Graph, URIRef]:
     if terms is None or any(k.startswith("@") for k in request):
         return lift_jsonld(request)
     node = request_iri(request["id"])
-    g = Graph()
+    g = small_graph()  # a request graph is small and short-lived: plain dicts, no context bookkeeping
     g.namespace_manager = terms.namespaces  # binding prefixes per graph costs more than the triples
     try:
         _node(g, node, request, terms.scope)
@@ -99,9 +100,9 @@ def _compiled() -> _Compiled | None:
 def _expand(value: str, prefixes: dict[str, URIRef]) -> URIRef:
     prefix, sep, rest = value.partition(":")
     if sep and prefix in prefixes:
-        return URIRef(prefixes[prefix] + rest)
+        return canonical(URIRef(prefixes[prefix] + rest))
     if sep and rest.startswith("//"):
-        return URIRef(value)
+        return canonical(URIRef(value))
     raise _Unsupported(value)
 
 
@@ -194,7 +195,7 @@ def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if term.vocab is not None:
         if not isinstance(value, str) or ":" in value or value in scope or value in term.scope:
             raise _Unsupported(term.iri)
-        return URIRef(term.vocab + value)
+        return canonical(URIRef(term.vocab + value))
     if term.datatype is not None:
         return Literal(value, datatype=term.datatype)
     if isinstance(value, float):

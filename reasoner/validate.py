@@ -70,7 +70,8 @@ class ShapesRunner:
         from pyshacl import Validator
         from pyshacl.graph_abstraction import DataGraph
 
-        validator = Validator(DataGraph.from_rdflib(data), shacl_graph=self._empty, options=dict(_OPTIONS))
+        validator = Validator(DataGraph.from_rdflib(_context_aware(data)), shacl_graph=self._empty,
+                              options=dict(_OPTIONS))
         validator.shacl_graph = self._shapes
         conforms, report, _text = validator.run()
         return Report(report, conforms, self._collect(report))
@@ -95,10 +96,21 @@ class ShapesRunner:
         return out
 
 
+def _context_aware(data: Graph) -> Graph:
+    """pySHACL wraps the data graph in a Dataset, which needs a context-aware store: copy it if not."""
+    if data.store.context_aware:
+        return data
+    copy = Graph()
+    copy.namespace_manager = data.namespace_manager
+    for triple in data:
+        copy.add(triple)
+    return copy
+
+
 def reference_validate(data: Graph, kb: KnowledgeBase) -> tuple[bool, Graph]:
     """Plain `pyshacl.validate` over the same graphs: the reference the cached runner must match."""
     from pyshacl import validate
 
-    conforms, report, _ = validate(data, shacl_graph=kb.shapes, inference="none",
+    conforms, report, _ = validate(_context_aware(data), shacl_graph=kb.shapes, inference="none",
                                    allow_warnings=True, allow_infos=True)
     return conforms, report

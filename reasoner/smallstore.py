@@ -1,0 +1,124 @@
+"""A small in-memory rdflib Store for one request graph: plain dicts, no contexts, cheap to fill.
+
+rdflib's default Memory store keeps three indexes plus context bookkeeping for every triple, which
+makes adding the hundred-odd triples of a request graph cost more than validating it. A request graph
+is small, lives for one evaluation and has a single context, so two dictionaries do: subject ->
+predicate -> objects and predicate -> object -> subjects. The fast path (`reasoner.fastpath.Index`)
+reads them directly instead of re-indexing the graph. Anything else sees an ordinary `rdflib.Graph`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from rdflib.graph import Graph
+from rdflib.store import Store
+from rdflib.term import Node
+
+__all__ = ["SmallStore", "canonical", "small_graph"]
+
+_NO_CONTEXTS: tuple = ()
+
+
+class SmallStore(Store):
+    """Triples in insertion order, indexed by subject and by predicate (not context-aware)."""
+
+    context_aware = False
+    formula_aware = False
+    transaction_aware = False
+    graph_aware = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spo: dict[Node, dict[Node, dict[Node, None]]] = {}
+        self.pos: dict[Node, dict[Node, dict[Node, None]]] = {}
+        self._size = 0
+
+    def add(self, triple: tuple[Node, Node, Node], context: Any = None, quoted: bool = False) -> None:
+        s, p, o = triple
+        by_p = self.spo.get(s)
+        if by_p is None:
+            by_p = self.spo[s] = {}
+        objs = by_p.get(p)
+        if objs is None:
+            objs = by_p[p] = {}
+        elif o in objs:
+            return
+        objs[o] = None
+        by_o = self.pos.get(p)
+        if by_o is None:
+            by_o = self.pos[p] = {}
+        subjects = by_o.get(o)
+        if subjects is None:
+            by_o[o] = {s: None}
+        else:
+            subjects[s] = None
+        self._size += 1
+
+    def addN(self, quads) -> None:  # noqa: N802 - rdflib's name
+        for s, p, o, _c in quads:
+            self.add((s, p, o))
+
+    def remove(self, triple: tuple, context: Any = None) -> None:
+        for s, p, o in list(self._match(*triple)):
+            del self.spo[s][p][o]
+            if not self.spo[s][p]:
+                del self.spo[s][p]
+                if not self.spo[s]:
+                    del self.spo[s]
+            del self.pos[p][o][s]
+            if not self.pos[p][o]:
+                del self.pos[p][o]
+                if not self.pos[p]:
+                    del self.pos[p]
+            self._size -= 1
+
+    def triples(self, triple_pattern: tuple, context: Any = None) -> Iterator[tuple[tuple, Any]]:
+        for t in self._match(*triple_pattern):
+            yield t, iter(_NO_CONTEXTS)
+
+    def _match(self, s: Node | None, p: Node | None, o: Node | None) -> list[tuple[Node, Node, Node]]:
+        """Matching triples, as a list: callers may add to the graph while they iterate."""
+        if s is not None:
+            by_p = self.spo.get(s)
+            if not by_p:
+                return []
+            if p is not None:
+                objs = by_p.get(p)
+                if not objs:
+                    return []
+                if o is not None:
+                    return [(s, p, o)] if o in objs else []
+                return [(s, p, x) for x in objs]
+            return [(s, p_, x) for p_, objs in by_p.items() for x in objs if o is None or x == o]
+        if p is not None:
+            by_o = self.pos.get(p)
+            if not by_o:
+                return []
+            if o is not None:
+                return [(x, p, o) for x in by_o.get(o, ())]
+            return [(x, p, o_) for o_, subjects in by_o.items() for x in subjects]
+        return [(s_, p_, x) for s_, by_p in self.spo.items() for p_, objs in by_p.items() for x in objs
+                if o is None or x == o]
+
+    def __len__(self, context: Any = None) -> int:
+        return self._size
+
+    def contexts(self, triple: Any = None) -> Iterator[Any]:
+        return iter(_NO_CONTEXTS)
+
+
+def small_graph() -> Graph:
+    """An rdflib Graph over a fresh SmallStore."""
+    return Graph(store=SmallStore())
+
+
+_CANONICAL: dict[Node, Node] = {}
+
+
+def canonical(node: Node) -> Node:
+    """One object per RDF term (KB, shapes, lifted vocabulary): a dict lookup of the very same object
+    skips rdflib's slow term comparison. Equality is unchanged; only identity is shared."""
+    return _CANONICAL.setdefault(node, node)
+
