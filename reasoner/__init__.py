@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
 
 from rdflib import RDF, Graph, URIRef
 
@@ -20,6 +20,9 @@ from .kb import KnowledgeBase, load
 from .lift import lift
 from .plan import check_units, schedule
 from .validate import Report
+
+if TYPE_CHECKING:
+    from .versions import PolicyVersion
 
 __all__ = ["ENGINES", "Evaluation", "InvalidRequest", "Reasoner", "check_units", "default_reasoner", "evaluate",
            "schedule"]
@@ -71,7 +74,7 @@ class Reasoner:
     """
 
     def __init__(self, extra_kb: Iterable[Path | str] = (), engine: Engine = "fast",
-                 version: str | Path | None = None, kb: KnowledgeBase | None = None) -> None:
+                 version: str | Path | PolicyVersion | None = None, kb: KnowledgeBase | None = None) -> None:
         """`kb`: an already loaded knowledge base to share between engines (no extra_kb/version then)."""
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")

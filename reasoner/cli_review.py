@@ -4,10 +4,10 @@
     blincyto lint [--version V] [--versions-dir DIR] [--no-hermit]
     blincyto witnesses [--version V] [--request-date DATE] [--format text|json]
     blincyto diff OLD NEW [--versions-dir DIR] [--format text|json]
-    blincyto impact OLD NEW --requests FILE_OR_DIR [--versions-dir DIR] [--format text|json]
+    blincyto impact OLD NEW --requests FILE_OR_DIR_OR_STORE [--versions-dir DIR] [--format text|json]
 
-A version is an identifier under versions/ ("2024-08", "draft-2025", "current"), a manifest, or a
-folder holding one. Exit status: `lint` 1 on an error, `witnesses` 1 when a pathway is unreachable,
+A version is an identifier under versions/ ("2024-08", "draft-2025", "current"), a manifest, a
+folder holding one, or git:REV (the checkout's ontology/ and shapes/ at a git revision). Exit status: `lint` 1 on an error, `witnesses` 1 when a pathway is unreachable,
 otherwise 0; 2 for a version or file that cannot be read.
 """
 
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
                                "default: ../shared/policy/<policy id>*.txt beside the checkout")] = None,
         version: Annotated[Optional[str], typer.Option(help="version to review (default: the shipped graphs)")] = None,
         versions_dir: VersionsDir = None,
-        compare: Annotated[Optional[str], typer.Option(help="older version: show the changes and their impact")] = None,
+        compare: Annotated[Optional[str], typer.Option(help="older version (e.g. 2024-08, git:HEAD): show the changes and their impact")] = None,
         requests: Annotated[Optional[Path], typer.Option(help="requests for the impact (default: the test cases)")] = None,
         cases: Annotated[Optional[Path], typer.Option(help="test-case folder (default: tests/cases)")] = None,
         witnesses: Annotated[bool, typer.Option(help="build a witness per pathway")] = True,
@@ -274,7 +274,7 @@ def register(app: typer.Typer) -> None:
     def impact_command(
         old: Annotated[str, typer.Argument(help="older version")],
         new: Annotated[str, typer.Argument(help="newer version")],
-        requests: Annotated[Path, typer.Option(help="a request or case file, a JSON list, JSON lines, or a folder")],
+        requests: Annotated[Path, typer.Option(help="a request or case file, a JSON list, JSON lines, a folder of them, or a store folder (blincyto store)")],
         versions_dir: VersionsDir = None,
         output: Annotated[Output, typer.Option("--format")] = Output.text,
     ) -> None:

@@ -144,8 +144,13 @@ class Impact:
 
 
 def load_requests(path: Path) -> list[tuple[str, dict[str, Any], tuple[Path, ...]]]:
-    """Requests from a JSON file (object, list, or a test case), a JSON-lines file, or a folder of them."""
+    """Requests from a JSON file (object, list, or a test case), a JSON-lines file, a folder of them,
+    or a SPARQL store folder (the request graphs of past determinations)."""
+    from .stored_requests import is_store, requests_from_store
+
     path = Path(path)
+    if is_store(path):
+        return requests_from_store(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl", ".ndjson"))
         return [r for f in files for r in load_requests(f)]

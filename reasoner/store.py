@@ -509,7 +509,7 @@ _VAR = re.compile(r"^[A-Za-z_]\w*$")
 def with_bindings(text: str, bindings: dict[str, str]) -> str:
     """Append a trailing VALUES clause (SPARQL 1.1) fixing variables: works in-process and over HTTP.
 
-    Each value is an RDF term in SPARQL syntax: kb:LOB-HIM, <https://...>, "08.24", 28.
+    Each value is an RDF term in SPARQL syntax: kb:LOB-commercial, <https://...>, "08.24", 3.
     """
     if not bindings:
         return text

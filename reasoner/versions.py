@@ -8,6 +8,10 @@ read, not a copy of the whole policy. The vocabulary is in versions/vocabulary.t
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -24,6 +28,7 @@ from .resources import data_dir, turtle_files
 BXV = Namespace("https://w3id.org/blincyto-pa/versions#")
 MANIFEST = "manifest.ttl"
 CURRENT = "current"
+GIT = "git:"
 
 
 class VersionError(ValueError):
@@ -131,10 +136,41 @@ def list_versions(directory: Path | None = None) -> list[PolicyVersion]:
     return sorted(found, key=lambda v: (v.effective or date.max, v.identifier))
 
 
+def from_git(revision: str) -> PolicyVersion:
+    """The ontology/ and shapes/ of a git revision of the checkout (`git:HEAD`): what an author
+    compares in-place edits with. Read with `git show`, nothing fetched; kept in a temporary folder."""
+    root = data_dir("ontology").parent
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        raise VersionError(f"git:{revision}: {root} is not a git checkout")
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise VersionError(f"git:{revision}: {done.stderr.strip() or 'git failed'}")
+        return done.stdout
+
+    out = Path(tempfile.mkdtemp(prefix="blincyto-git-"))
+    atexit.register(shutil.rmtree, out, True)
+    files: dict[str, list[Path]] = {"ontology": [], "shapes": []}
+    for folder, found in files.items():
+        for name in sorted(git("ls-tree", "-r", "--name-only", revision, "--", f"{folder}/").split()):
+            if name.endswith(".ttl"):
+                target = out / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(git("show", f"{revision}:{name}"), encoding="utf-8")
+                found.append(target)
+    if not files["ontology"] or not files["shapes"]:
+        raise VersionError(f"git:{revision}: no ontology/ or shapes/ at that revision")
+    return PolicyVersion(f"git:{revision}", f"ontology/ and shapes/ at git {revision}", None, "git", out, None,
+                         tuple(files["ontology"]), tuple(files["shapes"]), (), ())
+
+
 def resolve(spec: str | Path | PolicyVersion, directory: Path | None = None) -> PolicyVersion:
-    """A version by manifest path, folder, identifier, or "current"."""
+    """A version by manifest path, folder, identifier, "current", or `git:REV` (the checkout's history)."""
     if isinstance(spec, PolicyVersion):
         return spec
+    if str(spec).startswith(GIT):
+        return from_git(str(spec)[len(GIT):] or "HEAD")
     as_path = Path(spec)
     if as_path.exists():
         return read_manifest(as_path)

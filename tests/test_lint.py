@@ -37,7 +37,8 @@ kb:blinatumomab a bx:Disease .
 
 @pytest.fixture(scope="module")
 def shipped():
-    return lint()
+    # HermiT on the shipped ontology is tests/test_ontology.py's; here it runs on the broken version
+    return lint(hermit=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,7 @@ def broken(tmp_path_factory):
 
 def test_the_shipped_graphs_have_no_error(shipped):
     assert not [f.line() for f in shipped if f.level == "error"]
-    checks = {f.check for f in shipped}
-    assert "consistency" not in checks or shutil.which("java") is None
+    assert not [f.line() for f in shipped if f.level == "warning"]
 
 
 def test_every_mistake_is_found_with_its_file_and_term(broken):

@@ -15,7 +15,7 @@ from authoring_util import CASES, POLICY_TEXT
 import reasoner
 from reasoner.cli import app
 from reasoner.coverage import coverage_rows, evaluate_cases
-from reasoner.outline import LETTER, criteria_items, parse_outline
+from reasoner.outline import criteria_items, parse_outline
 from reasoner.review import DIFFERS, NO_LINE, NO_SHAPE, RENUMBERED, render
 from reasoner.witness import all_pathways
 

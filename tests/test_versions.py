@@ -6,7 +6,6 @@ The shipped draft (versions/draft-2025) lowers the maximum daily dose of I.A.5.a
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from rdflib import RDF, BNode
@@ -174,3 +173,36 @@ def test_cli_diff_and_impact(tmp_path):
     assert data["evaluated"] == 1 and data["changed"][0]["new_decision"] == "needs-info"
     bad = runner.invoke(app, ["diff", "2024-08", "nope"])
     assert bad.exit_code == 2 and "no policy version" in bad.output
+
+
+def test_impact_reads_past_requests_from_the_sparql_store(tmp_path):
+    pytest.importorskip("pyoxigraph")
+    from reasoner import store
+    from reasoner.check import check_request
+
+    engine = reasoner.default_reasoner()
+    names = ["IA5a-dose-28-weight-45kg-fixed-dose-approve.json", "IA4ciii-adult-pomp-approve.json",
+             "IIA3a-increase-within-28-approve.json", "IA1-aml-refer-him.json"]
+    sent = [json.loads((CASES / n).read_text())["request"] for n in names]
+    with store.open_store(tmp_path / "store") as s:
+        s.add_all([engine.evaluate_full(r) for r in sent])
+    back = load_requests(tmp_path / "store")
+    assert sorted(json.dumps(check_request(r), sort_keys=True) for _, r, _ in back) == \
+        sorted(json.dumps(check_request(r), sort_keys=True) for r in sent)
+    result = runner.invoke(app, ["impact", "2024-08", "draft-2025", "--requests", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    assert "4 requests evaluated" in result.output and "3 decisions change" in result.output
+
+
+def test_a_git_revision_of_the_checkout_is_a_version():
+    import shutil
+
+    if shutil.which("git") is None or not (VERSIONS.parent / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = resolve("git:HEAD")
+    assert head.ontology and head.shapes and head.status == "git"
+    engine = reasoner.Reasoner(version=head)
+    assert diff(engine.kb, engine.kb) == []
+    assert engine.kb.criteria and engine.kb.shape_info
+    with pytest.raises(VersionError):
+        resolve("git:no-such-revision")

@@ -1,0 +1,265 @@
+"""Over HTTP: `blincyto serve` (read-only SPARQL 1.1 Protocol endpoint) and `--store http://...`.
+
+Each server is started by the test on a free loopback port, waited for with a bounded loop and
+always stopped. Clients are independent of the project: SPARQLWrapper and rdflib's SPARQLStore
+for the endpoint; a real Oxigraph server (the `oxigraph` package) as the remote store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from rdflib import Graph
+from rdflib.plugins.stores.sparqlstore import SPARQLStore
+from SPARQLWrapper import JSON, POST, SPARQLWrapper
+from typer.testing import CliRunner
+
+from reasoner import store as st
+from reasoner.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+EXAMPLE = ROOT / "examples" / "needs-info-initial-missing-mrd-medicaid.json"
+BX = "https://w3id.org/blincyto-pa/ontology#"
+READY_S = 60
+MARKER = "marker-5f1c0d"  # a string that must never reach the server's log
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(proc: subprocess.Popen, url: str) -> None:
+    """Poll `url` until it answers 200, the process dies, or READY_S pass."""
+    deadline = time.monotonic() + READY_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server not ready after {READY_S} s")
+
+
+@contextmanager
+def running(cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen]:
+    with log.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            wait_ready(proc, ready_url)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+def ask_url(base: str) -> str:
+    return base + "?" + urllib.parse.urlencode({"query": "ASK {}"})
+
+
+def values(results: dict) -> list[dict[str, str | None]]:
+    names = results["head"]["vars"]
+    return [{n: (b[n]["value"] if n in b else None) for n in names} for b in results["results"]["bindings"]]
+
+
+def in_process(target: Path, name: str) -> list[dict[str, str | None]]:
+    results = st.query_local(target, st.with_prefixes(st.resolve_query(name)))
+    names = [v.value for v in results.variables]
+    return [{n: (r[n].value if r[n] is not None else None) for n in names} for r in results]
+
+
+# --------------------------------------------------------------------------- blincyto serve
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, reasoner_for):
+    """(query URL, store directory, server log) of `blincyto serve` over a store of the examples."""
+    base = tmp_path_factory.mktemp("endpoint")
+    target = base / "store"
+    with st.open_store(target) as s:
+        s.add_all(reasoner_for().evaluate_full(json.loads(p.read_text())) for p in EXAMPLES)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/query"
+    log = base / "serve.log"
+    cmd = [sys.executable, "-m", "reasoner.cli", "serve", str(target), "--port", str(port), "--timeout", "3"]
+    with running(cmd, ask_url(url), log) as proc:
+        yield url, target, log, proc
+
+
+@pytest.mark.parametrize("name", sorted(st.saved_queries()))
+def test_every_saved_query_over_http_answers_like_in_process(served, name):
+    url, target, _, _ = served
+    client = SPARQLWrapper(url)
+    # SPARQLWrapper guesses the query type from keywords and does not skip comments ("adds" reads
+    # as ADD), so the question comments are left out of what it sends; the query is the same.
+    text = "\n".join(line for line in st.resolve_query(name).splitlines() if not line.startswith("#"))
+    client.setQuery(st.with_prefixes(text))
+    client.setReturnFormat(JSON)
+    assert values(client.query().convert()) == in_process(target, name)
+
+
+def test_rdflib_sparqlstore_reads_the_endpoint(served):
+    url, target, _, _ = served
+    g = Graph(store=SPARQLStore(url, returnFormat="json"))
+    got = {str(row.id) for row in g.query(
+        "PREFIX bx: <%s> SELECT ?id WHERE { ?d a bx:Determination ; bx:requestId ?id }" % BX)}
+    assert got == {json.loads(p.read_text())["id"] for p in EXAMPLES}
+
+
+def test_update_is_refused(served):
+    url, _, _, _ = served
+    base = url.rsplit("/", 1)[0]
+    insert = "INSERT DATA { GRAPH <urn:test> { <urn:a> <urn:b> <urn:c> } }"
+    for endpoint in (base + "/update", url):
+        client = SPARQLWrapper(url, updateEndpoint=endpoint)
+        client.setMethod(POST)
+        client.setQuery(insert)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            client.query()
+        assert refused.value.code == 403
+    form = urllib.parse.urlencode({"update": insert}).encode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(url, data=form, method="POST"), timeout=10)
+    assert refused.value.code == 403
+    with pytest.raises(urllib.error.HTTPError) as not_allowed:
+        urllib.request.urlopen(urllib.request.Request(url, data=b"x", method="PUT"), timeout=10)
+    assert not_allowed.value.code == 405
+    client = SPARQLWrapper(url)
+    client.setQuery("ASK { GRAPH <urn:test> { ?s ?p ?o } }")
+    client.setReturnFormat(JSON)
+    assert client.query().convert()["boolean"] is False
+
+
+def test_query_time_limit_stops_a_runaway_query(served):
+    url, _, _, _ = served
+    runaway = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?a LIMIT 1"
+    started = time.monotonic()
+    req = urllib.request.Request(url, data=urllib.parse.urlencode({"query": runaway}).encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as stopped:
+        urllib.request.urlopen(req, timeout=60)
+    assert stopped.value.code == 503
+    assert time.monotonic() - started < 15  # limit 3 s, plus slack for a busy machine
+    # The endpoint goes on answering (the worker was replaced).
+    with urllib.request.urlopen(ask_url(url), timeout=30) as resp:
+        assert json.loads(resp.read())["boolean"] is True
+
+
+def test_content_negotiation_csv_and_malformed_query(served):
+    url, _, _, _ = served
+    q = urllib.parse.urlencode({"query": f"SELECT ?x WHERE {{ VALUES ?x {{ '{MARKER}' }} }}"})
+    req = urllib.request.Request(f"{url}?{q}", headers={"Accept": "text/csv"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["Content-Type"].startswith("text/csv")
+        assert resp.read().decode().splitlines() == ["x", MARKER]
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(f"{url}?{urllib.parse.urlencode({'query': 'SELECT ?x WHERE {'})}", timeout=30)
+    assert bad.value.code == 400
+
+
+def test_bound_to_loopback_by_default(served):
+    url, _, _, _ = served
+    port = int(urllib.parse.urlsplit(url).port)
+    tcp = Path("/proc/net/tcp")
+    if not tcp.exists():
+        pytest.skip("no /proc/net/tcp to read listening addresses from")
+    listening = [line.split()[1] for line in tcp.read_text().splitlines()[1:] if line.split()[3] == "0A"]
+    ours = [addr for addr in listening if int(addr.split(":")[1], 16) == port]
+    assert ours == ["0100007F:%04X" % port]  # 127.0.0.1, and nothing else
+
+
+def test_log_names_requests_without_their_query_text(served):
+    url, _, log, _ = served
+    q = urllib.parse.urlencode({"query": f"ASK {{ ?s ?p '{MARKER}' }}"})
+    with urllib.request.urlopen(f"{url}?{q}", timeout=30):
+        pass
+    deadline = time.monotonic() + 10
+    while "GET /query 200" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert "GET /query 200" in text
+    assert MARKER not in text
+
+
+# --------------------------------------------------------------------------- --store http://...
+
+
+def oxigraph_binary() -> str:
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / ("oxigraph.exe" if os.name == "nt" else "oxigraph")
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which("oxigraph")
+    assert found, "the Oxigraph server is a test dependency (pip install -e '.[test]')"
+    return found
+
+
+def test_check_writes_to_a_remote_oxigraph_server(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [oxigraph_binary(), "serve", "--location", str(tmp_path / "remote"), "--bind", f"127.0.0.1:{port}",
+           "--union-default-graph"]
+    runner = CliRunner()
+    with running(cmd, ask_url(base + "/query"), tmp_path / "oxigraph.log"):
+        init = runner.invoke(app, ["store", "init", base + "/update"])
+        assert init.exit_code == 0, init.output
+        for _ in range(2):  # the same request twice: two determinations, none overwritten
+            result = runner.invoke(app, ["check", str(EXAMPLE), "--store", base + "/update", "--format", "json"])
+            assert result.exit_code == 0, result.output
+        det = json.loads(result.stdout)
+
+        client = SPARQLWrapper(base + "/query")
+        client.setReturnFormat(JSON)
+        client.setQuery("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
+        graphs = {row["g"] for row in values(client.query().convert())}
+        assert set(st.kb_graph_names().values()) <= graphs
+        for suffix in (":provenance", ":request", ":validation-report"):
+            assert len([g for g in graphs if g.startswith("urn:blincyto:determination:") and g.endswith(suffix)]) == 2
+        client.setQuery("PREFIX bx: <%s> SELECT ?d ?decision WHERE { ?d a bx:Determination ; "
+                        "bx:requestId %s ; bx:decision ?decision }" % (BX, json.dumps(det["id"])))
+        rows = values(client.query().convert())
+        assert len(rows) == 2 and {r["decision"] for r in rows} == {det["decision"]}
+
+        # The saved queries read the remote store through `blincyto query --store URL`.
+        local = tmp_path / "local"
+        with st.open_store(local):
+            pass
+        for name in ("tkis", "pathways", "history"):
+            remote = runner.invoke(app, ["query", name, "--store", base + "/query", "--format", "json"])
+            assert remote.exit_code == 0, remote.output
+            got = values(json.loads(remote.stdout))
+            if name == "history":
+                assert [r["decision"] for r in got] == [det["decision"]] * 2
+            else:
+                assert got == in_process(local, name)
+
+
+def test_check_reports_an_unreachable_remote_store(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/update"  # nothing listens there
+    result = CliRunner().invoke(app, ["check", str(EXAMPLE), "--store", url, "--format", "json"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "error: --store:" in result.stderr and "cannot reach" in result.stderr
