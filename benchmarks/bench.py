@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 # Measuring a child process: wall time, CPU time, peak RSS (largest process, and the whole tree)
 # ---------------------------------------------------------------------------------------------
 
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc (Linux); 0 elsewhere."""
+def _tree_rss_kb(pid: int) -> tuple[int, int]:
+    """Resident memory of a process and its descendants (sum, largest), from /proc (Linux); 0s elsewhere."""
     try:
         children: dict[int, list[int]] = {}
         for entry in os.listdir("/proc"):
@@ -46,7 +46,7 @@ def _tree_rss_kb(pid: int) -> int:
                     children.setdefault(ppid, []).append(int(entry))
                 except (OSError, IndexError, ValueError):
                     pass
-        total, todo = 0, [pid]
+        total, largest, todo = 0, 0, [pid]
         while todo:
             p = todo.pop()
             todo.extend(children.get(p, []))
@@ -54,12 +54,14 @@ def _tree_rss_kb(pid: int) -> int:
                 with open(f"/proc/{p}/status") as f:
                     for line in f:
                         if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
+                            rss = int(line.split()[1])
+                            total += rss
+                            largest = max(largest, rss)
             except OSError:
                 pass
-        return total
+        return total, largest
     except OSError:
-        return 0
+        return 0, 0
 
 
 def measure(cmd: list[str], stdin: bytes | None = None) -> dict:
@@ -68,12 +70,13 @@ def measure(cmd: list[str], stdin: bytes | None = None) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = [0]
+    peak = [0, 0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            total, largest = _tree_rss_kb(proc.pid)
+            peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
             stop.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -82,10 +85,10 @@ def measure(cmd: list[str], stdin: bytes | None = None) -> dict:
     wall = time.perf_counter() - start
     stop.set()
     sampler.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # CPU only: ru_maxrss is the max over all children ever
     return {"cmd": cmd, "rc": proc.returncode, "wall_s": wall,
             "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "max_rss_mb": after.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 1024,
+            "max_rss_mb": peak[1] / 1024, "tree_rss_mb": peak[0] / 1024,
             "stdout": out.decode(errors="replace"), "stderr": err.decode(errors="replace")}
 
 

@@ -352,7 +352,7 @@ def _chunks(records: Iterator[Record], done: Done, size: int, summary: Summary,
 
 
 def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl, workers: int | None = None,
-              resume: bool = False, extra_kb: tuple[str, ...] = (), engine: str = "fast", chunk_size: int = 32,
+              resume: bool = False, extra_kb: tuple[str, ...] = (), engine: str = "fast", chunk_size: int = 128,
               progress: Callable[[int], None] | None = None, stdin: BinaryIO | None = None) -> Summary:
     """Evaluate every record of `source` into `output` (see the module doc); returns the summary.
 

@@ -90,6 +90,7 @@ def local_session(workers: int | None = None) -> Any:
     spark = (SparkSession.builder.master(f"local[{workers or os.cpu_count() or 1}]")
              .appName("blincyto-batch")
              .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")  # the batch prints its own summary
              .config("spark.sql.shuffle.partitions", str(max(2, (workers or 2) * 2)))
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")

@@ -17,9 +17,11 @@ The policy and version segments come from the knowledge base (the bx:ClinicalPol
 bx:currentVersion), so a new policy version loads beside the old one. Every determination gets a
 fresh UUID: re-evaluating a request adds a determination and never overwrites one.
 
-Queries see the default graph as the union of all graphs (pyoxigraph's
-use_default_graph_as_union, `oxigraph serve --union-default-graph`); a triple held by two graphs
-then appears twice, so the saved queries use DISTINCT.
+`blincyto query` and `blincyto serve` make the default graph the union of all graphs (pyoxigraph's
+use_default_graph_as_union); a triple held by two graphs then appears twice, so the saved queries
+use DISTINCT. The saved questions about the policy read only the graphs the manifest lists
+(`GRAPH <.../graph/store> { ?load prov:generated ?kb } GRAPH ?kb { ... }`): their cost does not
+grow with the number of determinations, and they need no union default graph on a remote store.
 
 Use from other modules (batch mode, services):
 
@@ -27,6 +29,7 @@ Use from other modules (batch mode, services):
     with store.open_store(target) as s:   # a directory (created and loaded on first use), or the
         s.add(evaluation)                 # http(s) URL of a SPARQL 1.1 Update endpoint
         s.add_all(evaluations)            # one transaction / one HTTP request for many
+        s.add_all(evaluations, bulk=True) # large batches: Oxigraph's bulk loader, ~3x faster
 
 `add` returns the determination's activity IRI. Store problems raise StoreError (no PHI in it).
 """
@@ -294,7 +297,7 @@ class DeterminationStore(Protocol):
     """What `check --store` and batch mode need: add evaluations, then close."""
 
     def add(self, evaluation: Any) -> str: ...
-    def add_all(self, evaluations: Iterable[Any]) -> list[str]: ...
+    def add_all(self, evaluations: Iterable[Any], *, bulk: bool = False) -> list[str]: ...
     def close(self) -> None: ...
 
 
@@ -308,6 +311,8 @@ class LocalStore:
             raise StoreError(f"no store at {self.path} (create one with: blincyto store init {self.path})")
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file, not a store directory")
+        if not fresh and not (self.path / "CURRENT").is_file():  # RocksDB's marker file
+            raise StoreError(f"{self.path} is neither empty nor a store: not writing into it")
         try:
             self._store: ox.Store | None = ox.Store.read_only(str(self.path)) if read_only else ox.Store(str(self.path))
         except OSError as exc:
@@ -340,15 +345,20 @@ class LocalStore:
         """Add one determination as new named graphs; returns its activity IRI."""
         return self.add_all([evaluation])[0]
 
-    def add_all(self, evaluations: Iterable[Any]) -> list[str]:
-        """Add many determinations in one transaction."""
+    def add_all(self, evaluations: Iterable[Any], *, bulk: bool = False) -> list[str]:
+        """Add many determinations in one transaction.
+
+        `bulk=True` writes through Oxigraph's bulk loader instead: about three times faster for
+        large batches (some 5 ms instead of 15 ms a determination), but not one transaction: a
+        crash part-way can leave part of the batch stored.
+        """
         iris, quads = [], []
         for ev in evaluations:
             iri, qs = determination_quads(ev)
             iris.append(iri)
             quads.extend(qs)
         try:
-            self.store.extend(quads)
+            (self.store.bulk_extend if bulk else self.store.extend)(quads)
             self.store.flush()
         except OSError as exc:
             raise StoreError(f"cannot write the store at {self.path}: {_first_line(exc)}") from None
@@ -396,7 +406,8 @@ class RemoteStore:
     def add(self, evaluation: Any) -> str:
         return self.add_all([evaluation])[0]
 
-    def add_all(self, evaluations: Iterable[Any]) -> list[str]:
+    def add_all(self, evaluations: Iterable[Any], *, bulk: bool = False) -> list[str]:
+        """Add many determinations in one INSERT DATA request (`bulk` has no other meaning here)."""
         iris, quads = [], []
         for ev in evaluations:
             iri, qs = determination_quads(ev)

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pyoxigraph as ox
-import pytest
 from rdflib import Graph, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import PROV, RDF, SH
@@ -185,7 +184,7 @@ def test_open_store_api_for_batch_mode(tmp_path, reasoner_for):
     evs = [reasoner_for().evaluate_full(json.loads(p.read_text())) for p in EXAMPLES]
     with st.open_store(tmp_path / "store") as s:
         one = s.add(evs[0])
-        rest = s.add_all(evs[1:])
+        rest = s.add_all(evs[1:5]) + s.add_all(evs[5:], bulk=True)
     assert one.startswith(DETERMINATION) and len(set([one, *rest])) == len(EXAMPLES)
     rows = select(tmp_path / "store", "SELECT ?id ?decision WHERE { ?d a bx:Determination ; bx:requestId ?id ; bx:decision ?decision }")
     assert sorted((r["id"], r["decision"]) for r in rows) == sorted(
@@ -199,6 +198,15 @@ def test_check_store_that_cannot_be_written_fails_without_output(tmp_path):
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "error: --store:" in result.stderr
+
+
+def test_a_folder_that_is_not_a_store_is_left_alone(tmp_path):
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    result = run("check", APPROVE, "--store", folder, "--format", "json")
+    assert result.exit_code == 1 and "neither empty nor a store" in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
 
 
 def test_store_error_never_quotes_the_request(tmp_path):
