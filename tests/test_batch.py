@@ -188,7 +188,7 @@ def test_resume_other_formats(tmp_path, sample, fmt):
 
 
 def test_sigkill_halfway_then_resume_loses_nothing(tmp_path):
-    reqs = list(requests(1500, seed=5))
+    reqs = list(requests(3000, seed=5))
     src = _write_jsonl(tmp_path / "in.jsonl", reqs)
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "reasoner.cli", "batch", str(src), "-o", str(out), "--workers", "2"]

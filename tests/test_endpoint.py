@@ -204,6 +204,22 @@ def test_log_names_requests_without_their_query_text(served):
     assert MARKER not in text
 
 
+def test_a_determination_added_while_serving_is_seen_by_the_next_query(served):
+    url, target, _, _ = served
+    query = "PREFIX bx: <%s> SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE { ?d a bx:Determination }" % BX
+
+    def count() -> int:
+        client = SPARQLWrapper(url)
+        client.setQuery(query)
+        client.setReturnFormat(JSON)
+        return int(values(client.query().convert())[0]["n"])
+
+    before = count()
+    result = CliRunner().invoke(app, ["check", str(EXAMPLE), "--store", str(target), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert count() == before + 1
+
+
 # --------------------------------------------------------------------------- --store http://...
 
 
