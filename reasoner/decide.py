@@ -152,13 +152,24 @@ def _refer(request: dict[str, Any], root: Criterion, ex: Explainer, kb: Knowledg
     }
 
 
+def _warning_shapes(kb: KnowledgeBase) -> list:
+    """The shapes that report warnings, in a stable order: worked out once per knowledge base.
+
+    Info shapes report too (reminders), except a referral's note shapes: _refer adds those.
+    """
+    cached = kb.__dict__.get("_warning_shapes")
+    if cached is None:
+        notes = {c.note_shape for c in kb.criteria.values() if c.note_shape is not None}
+        cached = kb.__dict__["_warning_shapes"] = [
+            (shape, info) for shape, info in sorted(kb.shape_info.items())
+            if info.severity == SH.Warning or (info.severity == SH.Info and shape not in notes)]
+    return cached
+
+
 def _warnings(report: Report, kb: KnowledgeBase, derived: Derived) -> list[dict[str, Any]]:
     out = []
-    # Info shapes report too (reminders), except a referral's note shapes: _refer adds those.
-    notes = {c.note_shape for c in kb.criteria.values() if c.note_shape is not None}
-    for shape, info in sorted(kb.shape_info.items()):
-        if (info.severity == SH.Warning or (info.severity == SH.Info and shape not in notes)) \
-                and report.violated(shape):
+    for shape, info in _warning_shapes(kb):
+        if report.violated(shape):
             out.append({"code": info.warning_code, "message": info.message, "section": info.number,
                         "shape": str(shape)})
     for name in derived.unknown_agents:
