@@ -446,38 +446,28 @@ def _one_int(g: Graph, shape: Node, p: URIRef) -> int:
     return int(vals[0])
 
 
-def _min_count(cs: CompiledShapes, shape: _Shape, params: set, stack):
-    if SH.minCount not in params:
-        return None
-    if shape.path is None:
-        raise UnsupportedShape(shape.node, "sh:minCount on a node shape")
-    n = _one_int(cs.graph, shape.node, SH.minCount)
-    message = _msg_count("Less than", n, shape, cs.graph)
+def _count(param: URIRef, word: str, within, component):
+    """sh:minCount / sh:maxCount: the same check with its own bound and comparison."""
+    def compile_(cs: CompiledShapes, shape: _Shape, params: set, stack):
+        if param not in params:
+            return None
+        if shape.path is None:
+            raise UnsupportedShape(shape.node, f"{cs.graph.qname(param)} on a node shape")
+        n = _one_int(cs.graph, shape.node, param)
+        message = _msg_count(word, n, shape, cs.graph)
 
-    def holds(idx, focus, values):
-        return len(values) >= n
+        def holds(idx, focus, values):
+            return within(len(values), n)
 
-    def report(idx, focus, values, out):
-        if len(values) < n:
-            out.append((focus, None, shape, _MinCountConstraintComponent, message))
-    return holds, report
+        def report(idx, focus, values, out):
+            if not within(len(values), n):
+                out.append((focus, None, shape, component, message))
+        return holds, report
+    return compile_
 
 
-def _max_count(cs: CompiledShapes, shape: _Shape, params: set, stack):
-    if SH.maxCount not in params:
-        return None
-    if shape.path is None:
-        raise UnsupportedShape(shape.node, "sh:maxCount on a node shape")
-    n = _one_int(cs.graph, shape.node, SH.maxCount)
-    message = _msg_count("More than", n, shape, cs.graph)
-
-    def holds(idx, focus, values):
-        return len(values) <= n
-
-    def report(idx, focus, values, out):
-        if len(values) > n:
-            out.append((focus, None, shape, _MaxCountConstraintComponent, message))
-    return holds, report
+_min_count = _count(SH.minCount, "Less than", lambda k, n: k >= n, _MinCountConstraintComponent)
+_max_count = _count(SH.maxCount, "More than", lambda k, n: k <= n, _MaxCountConstraintComponent)
 
 
 def _per_value(shape: _Shape, component: URIRef, rules: list, ok: Callable[[Index, Node, Any], bool],

@@ -119,15 +119,9 @@ class WitnessSearch:
                 break
             failing = [f.criterion for f in best.explainer.findings(root, only)]
             improved = False
-            for name in self._fields(failing):
-                current = self.space.get(request, name)
-                for value in self.space.candidates(name, request, [f for _, f in facts.get(name, [])]):
-                    if value == current or (value is ABSENT and current is ABSENT):
-                        continue
-                    trial = self.space.with_value(request, name, value)
-                    o = self._outcome(trial)
-                    if o is not None and (s := self._score(o, root, only, shapes)) < score:
-                        request, best, score, improved = trial, o, s, True
+            for _name, _current, _value, trial, o in self._trials(request, self._fields(failing), facts):
+                if o is not None and (s := self._score(o, root, only, shapes)) < score:
+                    request, best, score, improved = trial, o, s, True
             if not improved:
                 break
         reachable = best.pathways[pathway.number] is Truth.MET
@@ -140,6 +134,16 @@ class WitnessSearch:
             w.remaining = [f"{f.criterion.number}:{f.truth.value}" for f in best.explainer.findings(root, only)]
         w.evaluations = self.evaluations - start
         return w
+
+    def _trials(self, request: dict[str, Any], names, facts: dict[str, list]):
+        """Every request one field away from `request`: (field, old value, new value, request, outcome or None)."""
+        for name in names:
+            current = self.space.get(request, name)
+            for value in self.space.candidates(name, request, [f for _, f in facts.get(name, [])]):
+                if value == current or (value is ABSENT and current is ABSENT):
+                    continue
+                trial = self.space.with_value(request, name, value)
+                yield name, current, value, trial, self._outcome(trial)
 
     def _minimise(self, request: dict[str, Any], best: Outcome, pathway: Criterion) -> tuple[dict[str, Any], Outcome]:
         """Leave out every optional field the pathway does not need: the witness shows what it does."""
@@ -156,25 +160,19 @@ class WitnessSearch:
         own = [c for c in subtree(self.kb, pathway)]
         own_numbers = {c.number for c in own}
         best: tuple[tuple[int, int, int, int], Twin] | None = None
-        for name in self._fields(own):
-            current = self.space.get(request, name)
-            for value in self.space.candidates(name, request, [f for _, f in facts.get(name, [])]):
-                if value == current or (value is ABSENT and current is ABSENT):
-                    continue
-                trial = self.space.with_value(request, name, value)
-                o = self._outcome(trial)
-                if o is None or o.pathways[pathway.number] is Truth.MET:
-                    continue
-                failing = {f.criterion.number: f.truth for f in o.explainer.findings(root, only)}
-                if not failing or set(failing) - own_numbers:
-                    continue
-                not_met = any(t is Truth.NOT_MET for t in failing.values())
-                rank = (0 if not_met else 1, 0 if o.decision != "approve" else 1, len(failing),
-                        0 if pathway.number in failing else 1)
-                if best is None or rank < best[0]:
-                    twin = Twin(name, current, value, trial, o.decision,
-                                [f"{n}:{t.value}" for n, t in failing.items()])
-                    best = (rank, twin)
+        for name, current, value, trial, o in self._trials(request, self._fields(own), facts):
+            if o is None or o.pathways[pathway.number] is Truth.MET:
+                continue
+            failing = {f.criterion.number: f.truth for f in o.explainer.findings(root, only)}
+            if not failing or set(failing) - own_numbers:
+                continue
+            not_met = any(t is Truth.NOT_MET for t in failing.values())
+            rank = (0 if not_met else 1, 0 if o.decision != "approve" else 1, len(failing),
+                    0 if pathway.number in failing else 1)
+            if best is None or rank < best[0]:
+                twin = Twin(name, current, value, trial, o.decision,
+                            [f"{n}:{t.value}" for n, t in failing.items()])
+                best = (rank, twin)
         return None if best is None else best[1]
 
 
