@@ -16,7 +16,7 @@ from rdflib import RDF, Graph, URIRef
 from .check import InvalidRequest, check_request
 from .decide import decide
 from .enrich import enrich
-from .kb import KnowledgeBase, load
+from .kb import TYPE, KnowledgeBase, load
 from .lift import lift
 from .plan import check_units, schedule
 from .validate import Report
@@ -112,7 +112,7 @@ class Reasoner:
         graph, node = lift(request)
         derived = enrich(graph, node, request, self.kb, policy)
         report: Report = self._runner.run(graph)
-        determination = decide(request, set(graph.objects(node, RDF.type)), self.kb, policy, report, derived)
+        determination = decide(request, set(graph.objects(node, TYPE)), self.kb, policy, report, derived)
         return Evaluation(determination, node, graph, lambda: report.graph, policy.version, started,
                           datetime.now(timezone.utc))
 

@@ -20,9 +20,12 @@ from rdflib.term import Node
 
 from .kb import BX, KnowledgeBase, PolicyInfo
 from .resources import data_dir
+from .smallstore import canonical
 
 if TYPE_CHECKING:  # enrich imports this module: no run-time import back
     from .enrich import Derived
+
+_DECIMAL = canonical(XSD.decimal)
 
 # Float noise (15 x 0.8 = 12.000000000000002) must not tip a whole-unit or whole-vial count.
 _NOISE_DIGITS = 6
@@ -349,7 +352,7 @@ def units_allowed(sv: SectionV, schedule: Schedule, number: int, bsa: float | No
 # ---------------------------------------------------------------------------------------------
 
 def _decimal(x: float) -> Literal:
-    return Literal(Decimal(repr(_clean(x))), datatype=XSD.decimal)
+    return Literal(Decimal(repr(_clean(x))), datatype=_DECIMAL)
 
 
 def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo,

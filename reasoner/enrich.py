@@ -19,7 +19,10 @@ from rdflib import RDF, XSD, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from .dosing import enrich_dosing
-from .kb import BX, KnowledgeBase, PolicyInfo
+from .kb import BX, TYPE, KnowledgeBase, PolicyInfo
+from .smallstore import SmallGraph, canonical
+
+_DECIMAL = canonical(XSD.decimal)
 
 
 @dataclass
@@ -63,12 +66,12 @@ def mosteller(height_cm: float, weight_kg: float) -> float:
 
 
 def _decimal(x: float) -> Literal:
-    return Literal(Decimal(repr(x)), datatype=XSD.decimal)
+    return Literal(Decimal(repr(x)), datatype=_DECIMAL)
 
 
 def enrich(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo) -> Derived:
     """Write the derived facts into `g` (the request graph) and return them."""
-    g.add((node, RDF.type, BX.PriorAuthorizationRequest))
+    g.add((node, TYPE, BX.PriorAuthorizationRequest))
     request_date = date.fromisoformat(request["request_date"])
     member = request["member"]
     m = g.value(node, BX.member)
@@ -225,7 +228,7 @@ def _label_changes(g: Graph, node: URIRef, request_date: date, kb: KnowledgeBase
 
 def _types(g: Graph, kb: KnowledgeBase) -> None:
     """Give every KB individual the request mentions its full class closure, for sh:class."""
-    for o in set(g.objects()):
-        if isinstance(o, URIRef):
-            for cls in kb.types.get(o, ()):
-                g.add((o, RDF.type, cls))
+    types = kb.types
+    for o in g.all_objects() if isinstance(g, SmallGraph) else set(g.objects()):
+        for cls in types.get(o, ()):  # literals and blank nodes are never keys
+            g.add((o, TYPE, cls))

@@ -17,11 +17,25 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, SH
 
 from .resources import package_file, turtle_files
+from .smallstore import canonical
 
-BX = Namespace("https://w3id.org/blincyto-pa/ontology#")
-KB = Namespace("https://w3id.org/blincyto-pa/kb/")
-CP = Namespace("https://w3id.org/blincyto-pa/policy/CP.PHAR.312/")
-SHP = Namespace("https://w3id.org/blincyto-pa/shapes/CP.PHAR.312/")
+
+class TermNamespace(Namespace):
+    """A namespace that makes each term once: `BX.member` is then the very object the KB tables and
+    the request graph hold, so dictionary lookups skip rdflib's slow term comparison."""
+
+    def __getattr__(self, name: str) -> URIRef:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        term = self.__dict__[name] = canonical(self.term(name))
+        return term
+
+
+BX = TermNamespace("https://w3id.org/blincyto-pa/ontology#")
+KB = TermNamespace("https://w3id.org/blincyto-pa/kb/")
+CP = TermNamespace("https://w3id.org/blincyto-pa/policy/CP.PHAR.312/")
+SHP = TermNamespace("https://w3id.org/blincyto-pa/shapes/CP.PHAR.312/")
+TYPE = canonical(RDF.type)
 
 PREFIXES = {"bx": BX, "kb": KB, "cp": CP, "shp": SHP, "sh": SH, "skos": SKOS, "dcterms": DCTERMS}
 
@@ -163,7 +177,7 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     else:
         for path in turtle_files("shapes"):
             shapes_graph.parse(path, format="turtle")
-    shapes = shapes_graph
+    g, shapes = _canonical(g), _canonical(shapes_graph)
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
         shapes.bind(prefix, ns)
@@ -195,6 +209,16 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
                 for s in types if (s, SKOS.prefLabel, None) in g or (s, RDFS.label, None) in g},
         notations={s: str(o) for s, o in g.subject_objects(SKOS.notation) if isinstance(s, URIRef)},
     )
+
+
+def _canonical(graph: Graph) -> Graph:
+    """The graph again, every term replaced by its one shared object (see `smallstore.canonical`):
+    every table below, and every request graph, then holds the same objects."""
+    out = Graph()
+    for prefix, ns in graph.namespaces():
+        out.bind(prefix, ns, override=False)
+    out.addN((canonical(s), canonical(p), canonical(o), out) for s, p, o in graph)
+    return out
 
 
 def _one(g: Graph, s: URIRef, p: URIRef):

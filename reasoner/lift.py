@@ -24,6 +24,7 @@ from .resources import package_file
 from .smallstore import canonical, small_graph
 
 REQUEST_BASE = "urn:blincyto:request:"
+_TYPE, _NIL, _DOUBLE = canonical(RDF.type), canonical(RDF.nil), canonical(XSD.double)
 
 
 @lru_cache(maxsize=1)
@@ -165,15 +166,15 @@ def _node(g: Graph, subject: URIRef | BNode, obj: dict[str, Any], scope: dict[st
             for name in value if isinstance(value, list) else [value]:
                 if not isinstance(name, str) or name not in term.scope:
                     raise _Unsupported(key)
-                g.add((subject, RDF.type, term.scope[name].iri))
+                g.add((subject, _TYPE, term.scope[name].iri))
             continue
         if term.is_list:
             if not isinstance(value, list):
                 value = [value]
-            head = BNode() if value else RDF.nil
+            head = BNode() if value else _NIL
             items = [_value(g, term, v, scope) for v in value if v is not None]
             if value and not items:
-                head = RDF.nil
+                head = _NIL
             if items:
                 Collection(g, head, items)
             g.add((subject, term.iri, head))
@@ -199,5 +200,5 @@ def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if term.datatype is not None:
         return Literal(value, datatype=term.datatype)
     if isinstance(value, float):
-        return Literal(value, datatype=XSD.double)
+        return Literal(value, datatype=_DOUBLE)
     return Literal(value)

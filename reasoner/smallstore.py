@@ -16,7 +16,7 @@ from rdflib.graph import Graph
 from rdflib.store import Store
 from rdflib.term import Node
 
-__all__ = ["SmallStore", "canonical", "small_graph"]
+__all__ = ["SmallGraph", "SmallStore", "canonical", "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
 
@@ -109,9 +109,45 @@ class SmallStore(Store):
         return iter(_NO_CONTEXTS)
 
 
-def small_graph() -> Graph:
+class SmallGraph(Graph):
+    """An rdflib Graph over a SmallStore whose hot calls go straight to the dictionaries.
+
+    `add` skips rdflib's per-term assertions (the engine only adds terms it made), and `objects` /
+    `value` with a subject and a plain predicate read the index without rdflib's generator layers.
+    Every other call, and every other form of these, is rdflib's own.
+    """
+
+    def __init__(self) -> None:
+        self._small = SmallStore()
+        super().__init__(store=self._small)
+
+    def add(self, triple: tuple[Node, Node, Node]) -> "SmallGraph":
+        self._small.add(triple)
+        return self
+
+    def all_objects(self) -> set[Node]:
+        """Every object of the graph, once."""
+        return {o for by_p in self._small.spo.values() for objs in by_p.values() for o in objs}
+
+    def objects(self, subject: Any = None, predicate: Any = None, unique: bool = False) -> Iterator[Node]:
+        if subject is None or predicate is None or isinstance(subject, list) or not isinstance(predicate, Node):
+            return super().objects(subject, predicate, unique)
+        by_p = self._small.spo.get(subject)
+        objs = by_p.get(predicate) if by_p else None
+        return iter(list(objs)) if objs else iter(_NO_CONTEXTS)
+
+    def value(self, subject: Any = None, predicate: Any = None, object: Any = None,  # noqa: A002 - rdflib's name
+              default: Node | None = None, any: bool = True) -> Node | None:  # noqa: A002
+        if object is not None or subject is None or predicate is None or not any:
+            return super().value(subject, predicate, object, default, any)
+        by_p = self._small.spo.get(subject)
+        objs = by_p.get(predicate) if by_p else None
+        return next(iter(objs)) if objs else default
+
+
+def small_graph() -> SmallGraph:
     """An rdflib Graph over a fresh SmallStore."""
-    return Graph(store=SmallStore())
+    return SmallGraph()
 
 
 _CANONICAL: dict[Node, Node] = {}
