@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
 
-from rdflib import RDF, Graph, URIRef
+from rdflib import Graph, URIRef
 
 from .check import InvalidRequest, check_request
 from .decide import decide

@@ -20,7 +20,7 @@ from rdflib.term import Node
 
 from .kb import BX, KnowledgeBase, PolicyInfo
 from .resources import data_dir
-from .smallstore import canonical
+from .smallstore import canonical, literal
 
 if TYPE_CHECKING:  # enrich imports this module: no run-time import back
     from .enrich import Derived
@@ -261,10 +261,14 @@ def select(sv: SectionV, g: Graph, node: URIRef) -> Selection:
     """Three-valued: a row holds when every selector holds, is out when one is contradicted, else unknown."""
     fits: list[Indication] = []
     missing: set[str] = set()
+    reached: dict[tuple[URIRef, ...], set[Node]] = {}  # indications share their selectors' paths
     for ind in sv.indications:
         absent, out = [], False
         for sel in ind.selectors:
-            sent = _follow(g, node, sel.path) - sel.unknown
+            found = reached.get(sel.path)
+            if found is None:
+                found = reached[sel.path] = _follow(g, node, sel.path)
+            sent = found - sel.unknown
             if not sent:
                 absent.append(sel.field)
             elif not sent & sel.values:
@@ -352,7 +356,7 @@ def units_allowed(sv: SectionV, schedule: Schedule, number: int, bsa: float | No
 # ---------------------------------------------------------------------------------------------
 
 def _decimal(x: float) -> Literal:
-    return Literal(Decimal(repr(_clean(x))), datatype=_DECIMAL)
+    return literal(Decimal(repr(_clean(x))), _DECIMAL)
 
 
 def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo,
@@ -383,7 +387,7 @@ def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: Knowledge
         return
     last = sv.last_cycle(indication)
     if last is not None:
-        g.add((regimen_node, BX.cyclesBeyondLabel, Literal(number - last)))
+        g.add((regimen_node, BX.cyclesBeyondLabel, literal(number - last)))
     schedule = sv.schedule(indication, band)
     if schedule is None:
         return
@@ -392,9 +396,9 @@ def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: Knowledge
     billed = request.get("units_billed")
     allowed = units_allowed(sv, schedule, number, derived.bsa_m2)
     if allowed is not None:
-        g.add((node, BX.unitsAllowed, Literal(allowed)))
+        g.add((node, BX.unitsAllowed, literal(allowed)))
         if billed is not None:
-            g.add((node, BX.unitsBilledExcess, Literal(billed - allowed)))
+            g.add((node, BX.unitsBilledExcess, literal(billed - allowed)))
 
 
 def _against_cycle(schedule: Schedule, number: int, day: int | None,

@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from rdflib import RDF, XSD, Graph, Literal, URIRef
+from rdflib import XSD, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from .dosing import enrich_dosing
 from .kb import BX, TYPE, KnowledgeBase, PolicyInfo
-from .smallstore import SmallGraph, canonical
+from .smallstore import SmallGraph, canonical, literal
 
 _DECIMAL = canonical(XSD.decimal)
 
@@ -66,7 +66,7 @@ def mosteller(height_cm: float, weight_kg: float) -> float:
 
 
 def _decimal(x: float) -> Literal:
-    return Literal(Decimal(repr(x)), datatype=_DECIMAL)
+    return literal(Decimal(repr(x)), _DECIMAL)
 
 
 def enrich(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo) -> Derived:
@@ -92,8 +92,8 @@ def _age(g: Graph, m: Node, member: dict, request_date: date, kb: KnowledgeBase)
     birth = date.fromisoformat(member["birth_date"])
     months = whole_months(birth, request_date)
     derived = Derived(age_months=months, age_years=months // 12)
-    g.add((m, BX.ageInMonths, Literal(months)))
-    g.add((m, BX.ageInYears, Literal(derived.age_years)))
+    g.add((m, BX.ageInMonths, literal(months)))
+    g.add((m, BX.ageInYears, literal(derived.age_years)))
     for band in kb.age_groups:
         if band.contains(derived.age_years):
             g.add((m, BX.ageGroup, band.iri))
@@ -127,12 +127,12 @@ def _diagnosis(g: Graph, node: URIRef, diagnosis: dict, request_date: date, memb
     # still known while the member is younger than the cut-off.
     if diagnosis.get("diagnosis_date"):
         at_dx = whole_months(date.fromisoformat(member["birth_date"]), date.fromisoformat(diagnosis["diagnosis_date"]))
-        g.add((d, BX.ageAtDiagnosisMonths, Literal(at_dx)))
+        g.add((d, BX.ageAtDiagnosisMonths, literal(at_dx)))
         derived.infant_all = at_dx < kb.infant_before_months
     elif derived.age_months < kb.infant_before_months:
         derived.infant_all = True
     if derived.infant_all is not None:
-        g.add((d, BX.infantALL, Literal(derived.infant_all)))
+        g.add((d, BX.infantALL, literal(derived.infant_all)))
 
 
 def _prescriber(g: Graph, node: URIRef, prescriber: dict, kb: KnowledgeBase) -> None:
@@ -183,11 +183,11 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
     for reg in regimens:
         g.add((r, BX.withRegimen, reg))
     for name in unknown:
-        g.add((r, BX.unknownAgentName, Literal(name)))
+        g.add((r, BX.unknownAgentName, literal(name)))
     others = {a for a in agents if a != policy.covered_drug}
     # Alternatives stand for one agent: do not count an alternative next to one of its own agents.
     others = {a for a in others if not (kb.alternatives.get(a, frozenset()) & others)}
-    g.add((r, BX.otherAgentCount, Literal(len(others) + len(set(n.casefold() for n in unknown)))))
+    g.add((r, BX.otherAgentCount, literal(len(others) + len(set(n.casefold() for n in unknown)))))
     derived.agents = sorted(kb.name_of(a) for a in agents)
     derived.regimens = sorted(kb.name_of(x) for x in regimens)
     derived.unknown_agents = unknown
@@ -215,7 +215,7 @@ def _doses(g: Graph, node: URIRef, request: dict, derived: Derived, kb: Knowledg
         g.add((g.value(c, BX.previousDose), BX.dailyDoseMcg, _decimal(previous)))
         if derived.daily_dose_mcg is not None:
             derived.dose_increase = derived.daily_dose_mcg > previous
-            g.add((c, BX.doseIncrease, Literal(derived.dose_increase)))
+            g.add((c, BX.doseIncrease, literal(derived.dose_increase)))
 
 
 def _label_changes(g: Graph, node: URIRef, request_date: date, kb: KnowledgeBase, policy: PolicyInfo) -> None:
@@ -229,6 +229,12 @@ def _label_changes(g: Graph, node: URIRef, request_date: date, kb: KnowledgeBase
 def _types(g: Graph, kb: KnowledgeBase) -> None:
     """Give every KB individual the request mentions its full class closure, for sh:class."""
     types = kb.types
-    for o in g.all_objects() if isinstance(g, SmallGraph) else set(g.objects()):
-        for cls in types.get(o, ()):  # literals and blank nodes are never keys
+    if isinstance(g, SmallGraph):
+        for o in g.all_objects():
+            classes = types.get(o)  # literals and blank nodes are never keys
+            if classes:
+                g.add_objects(o, TYPE, classes)
+        return
+    for o in set(g.objects()):
+        for cls in types.get(o, ()):
             g.add((o, TYPE, cls))

@@ -43,14 +43,24 @@ class Finding:
 
 
 class Explainer:
+    """The criteria tree over one report. Truths are remembered: one report, many questions."""
+
     def __init__(self, kb: KnowledgeBase, report: Report) -> None:
         self.kb = kb
         self.report = report
+        self._own: dict[URIRef, Truth] = {}
+        self._truth: dict[URIRef, Truth] = {}  # unrestricted truth (no `only`)
 
     # -- leaves ---------------------------------------------------------------------------------
 
     def own(self, c: Criterion) -> Truth:
         """The criterion's own condition (MET when it states none)."""
+        known = self._own.get(c.iri)
+        if known is None:
+            known = self._own[c.iri] = self._own_truth(c)
+        return known
+
+    def _own_truth(self, c: Criterion) -> Truth:
         if c.shape is None or not self.report.violated(c.shape):
             return Truth.MET
         if c.open_shape is None or self.report.violated(c.open_shape):
@@ -60,7 +70,20 @@ class Explainer:
     # -- tree -----------------------------------------------------------------------------------
 
     def truth(self, c: Criterion, only: frozenset[URIRef] | None = None) -> Truth:
-        """Truth of `c`; with `only`, any-of nodes on that branch count only the branch's child."""
+        """Truth of `c`; with `only`, any-of nodes on that branch count only the branch's child.
+
+        `only` is a branch from the root, so below a criterion off the branch it changes nothing.
+        """
+        if only is not None and c.iri not in only:
+            only = None
+        if only is None:
+            known = self._truth.get(c.iri)
+            if known is None:
+                known = self._truth[c.iri] = self._combined(c, None)
+            return known
+        return self._combined(c, only)
+
+    def _combined(self, c: Criterion, only: frozenset[URIRef] | None) -> Truth:
         own = self.own(c)
         if own is Truth.NOT_MET or c.combination is None:
             return own

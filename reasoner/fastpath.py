@@ -98,7 +98,7 @@ class Index:
     is indexed once here.
     """
 
-    __slots__ = ("graph", "out", "pos", "typed", "subclassing")
+    __slots__ = ("graph", "out", "pos", "typed", "subclassing", "paths")
 
     def __init__(self, graph: Graph) -> None:
         store = graph.store
@@ -114,6 +114,7 @@ class Index:
         self.pos: dict[Node, dict[Node, dict[Node, None]]] = pos
         self.typed: dict[Node, dict[Node, None]] = pos.get(_TYPE, {})  # class -> its instances (targets)
         self.subclassing = _SUBCLASS in pos  # the data graph states rdfs:subClassOf itself
+        self.paths: dict[tuple[int, Node], Values] = {}  # (path number, focus) -> value nodes, this run
 
     def objects(self, s: Node, p: Node) -> Iterable[Node]:
         by_p = self.out.get(s)
@@ -204,6 +205,18 @@ class _Shape:
         return not out
 
 
+def _remembered(number: int, values: Callable[[Index, Node], Values]) -> Callable[[Index, Node], Values]:
+    """A sequence path whose value nodes are kept for the run: shapes and their open twins share
+    paths, so most are asked for again (the sets are never changed by the constraints)."""
+    def remembered(idx: Index, focus: Node) -> Values:
+        key = (number, focus)
+        found = idx.paths.get(key)
+        if found is None:
+            found = idx.paths[key] = values(idx, focus)
+        return found
+    return remembered
+
+
 def _itself(_idx: Index, focus: Node) -> Values:
     return {focus}
 
@@ -214,10 +227,13 @@ class CompiledShapes:
     def __init__(self, shapes: Graph, owner: dict[str, URIRef], terms: Graph | None = None) -> None:
         self.graph = _canonical_copy(shapes, terms)
         self._compiled: dict[Node, _Shape] = {}
+        self._path_numbers: dict[tuple, int] = {}  # the same path in many shapes: evaluated once a run
         self._owner = owner
         self.top: list[_Shape] = []
         for node in _targeted(shapes):
             self.top.append(self._shape(node, ()))
+        # What `run` walks: the active shapes, each with whether its results can break conformance.
+        self._active = [(shape, shape.severity not in ALLOWED_SEVERITIES) for shape in self.top if not shape.deactivated]
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -225,13 +241,11 @@ class CompiledShapes:
         idx = Index(data)
         results: list[Result] = []
         conforms = True
-        for shape in self.top:
-            if shape.deactivated:
-                continue
+        for shape, strict in self._active:
             for focus in shape.targets(idx):
                 start = len(results)
                 shape.report(idx, focus, results)
-                if shape.severity not in ALLOWED_SEVERITIES and any(
+                if strict and conforms and len(results) > start and any(
                         r[2].severity not in ALLOWED_SEVERITIES for r in results[start:]):
                     conforms = False
         by_shape: dict[URIRef, ShapeResults] = {}
@@ -283,6 +297,10 @@ class CompiledShapes:
                 shape.path_key, shape.pathless = (paths[0],), False
             elif (paths[0], RDF.first, None) in g:
                 shape.path_key, shape.pathless = tuple(Collection(g, paths[0])), False
+            if shape.path_key is not None and len(shape.path_key) > 1 and all(
+                    isinstance(p, URIRef) for p in shape.path_key):
+                shape.values = _remembered(self._path_numbers.setdefault(shape.path_key, len(self._path_numbers)),
+                                           shape.values)
         shape.targets = _targets(g, node)
 
         for compile_ in _COMPILERS:
@@ -349,6 +367,15 @@ def _targets(g: Graph, node: Node) -> Callable[[Index], Iterable[Node]]:
     subjects_of = list(g.objects(node, SH.targetSubjectsOf))
     objects_of = list(g.objects(node, SH.targetObjectsOf))
 
+    if len(classes) == 1 and not (nodes or subjects_of or objects_of):
+        (only_class,) = classes
+
+        def instances(idx: Index) -> Iterable[Node]:
+            """The common case, sh:targetClass alone: its instances, unless the data states subclasses."""
+            if idx.subclassing:
+                return targets(idx)
+            return idx.typed.get(only_class, ())
+
     def targets(idx: Index) -> Iterable[Node]:
         found: set[Node] = set(nodes)
         for tc in classes:
@@ -366,7 +393,7 @@ def _targets(g: Graph, node: Node) -> Callable[[Index], Iterable[Node]]:
         for p in objects_of:
             found.update(o for by_p in idx.out.values() for o in by_p.get(p, ()))
         return found
-    return targets
+    return instances if len(classes) == 1 and not (nodes or subjects_of or objects_of) else targets
 
 
 # ---------------------------------------------------------------------------------------------

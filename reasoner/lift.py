@@ -16,15 +16,16 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from rdflib import RDF, XSD, BNode, Graph, Literal, URIRef
-from rdflib.collection import Collection
+from rdflib import RDF, XSD, BNode, Graph, URIRef
+from rdflib.term import Node
 from rdflib.namespace import NamespaceManager
 
 from .resources import package_file
-from .smallstore import canonical, small_graph
+from .smallstore import blank, canonical, literal, small_graph
 
 REQUEST_BASE = "urn:blincyto:request:"
 _TYPE, _NIL, _DOUBLE = canonical(RDF.type), canonical(RDF.nil), canonical(XSD.double)
+_FIRST, _REST = canonical(RDF.first), canonical(RDF.rest)
 
 
 @lru_cache(maxsize=1)
@@ -171,24 +172,30 @@ def _node(g: Graph, subject: URIRef | BNode, obj: dict[str, Any], scope: dict[st
         if term.is_list:
             if not isinstance(value, list):
                 value = [value]
-            head = BNode() if value else _NIL
             items = [_value(g, term, v, scope) for v in value if v is not None]
-            if value and not items:
-                head = _NIL
-            if items:
-                Collection(g, head, items)
-            g.add((subject, term.iri, head))
+            g.add((subject, term.iri, _rdf_list(g, items)))
             continue
         for v in value if isinstance(value, list) else [value]:
             if v is not None:
                 g.add((subject, term.iri, _value(g, term, v, scope)))
 
 
+def _rdf_list(g: Graph, items: list) -> Node:
+    """An RDF collection (rdf:first / rdf:rest, ending in rdf:nil) of `items`; its head."""
+    head = _NIL
+    for item in reversed(items):
+        cell = blank()
+        g.add((cell, _FIRST, item))
+        g.add((cell, _REST, head))
+        head = cell
+    return head
+
+
 def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if isinstance(value, dict):
         if any(k.startswith("@") for k in value):
             raise _Unsupported(term.iri)
-        b = BNode()
+        b = blank()
         _node(g, b, value, term.scope or scope)
         return b
     if isinstance(value, list):
@@ -198,7 +205,7 @@ def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
             raise _Unsupported(term.iri)
         return canonical(URIRef(term.vocab + value))
     if term.datatype is not None:
-        return Literal(value, datatype=term.datatype)
+        return literal(value, term.datatype)
     if isinstance(value, float):
-        return Literal(value, datatype=_DOUBLE)
-    return Literal(value)
+        return literal(value, _DOUBLE)
+    return literal(value)

@@ -9,14 +9,19 @@ reads them directly instead of re-indexing the graph. Anything else sees an ordi
 
 from __future__ import annotations
 
+import itertools
+import os
+import uuid
 from collections.abc import Iterator
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from rdflib.graph import Graph
 from rdflib.store import Store
-from rdflib.term import Node
+from rdflib.term import BNode, Literal, Node
 
-__all__ = ["SmallGraph", "SmallStore", "canonical", "small_graph"]
+__all__ = ["SmallGraph", "SmallStore", "blank", "canonical", "literal", "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
 
@@ -55,6 +60,28 @@ class SmallStore(Store):
         else:
             subjects[s] = None
         self._size += 1
+
+    def add_objects(self, s: Node, p: Node, objects: Iterator[Node] | frozenset[Node]) -> None:
+        """`add((s, p, o))` for every o, with the dictionary lookups done once."""
+        by_p = self.spo.get(s)
+        if by_p is None:
+            by_p = self.spo[s] = {}
+        objs = by_p.get(p)
+        if objs is None:
+            objs = by_p[p] = {}
+        by_o = self.pos.get(p)
+        if by_o is None:
+            by_o = self.pos[p] = {}
+        for o in objects:
+            if o in objs:
+                continue
+            objs[o] = None
+            subjects = by_o.get(o)
+            if subjects is None:
+                by_o[o] = {s: None}
+            else:
+                subjects[s] = None
+            self._size += 1
 
     def addN(self, quads) -> None:  # noqa: N802 - rdflib's name
         for s, p, o, _c in quads:
@@ -125,6 +152,10 @@ class SmallGraph(Graph):
         self._small.add(triple)
         return self
 
+    def add_objects(self, s: Node, p: Node, objects: Iterator[Node] | frozenset[Node]) -> None:
+        """Many objects of one subject and predicate at once (see SmallStore.add_objects)."""
+        self._small.add_objects(s, p, objects)
+
     def all_objects(self) -> set[Node]:
         """Every object of the graph, once."""
         return {o for by_p in self._small.spo.values() for objs in by_p.values() for o in objs}
@@ -158,3 +189,37 @@ def canonical(node: Node) -> Node:
     skips rdflib's slow term comparison. Equality is unchanged; only identity is shared."""
     return _CANONICAL.setdefault(node, node)
 
+
+
+def literal(value: Any, datatype: Node | None = None) -> Literal:
+    """`Literal(value, datatype=datatype)`, made once per distinct value: literals are immutable, and
+    rdflib spends more making one (parsing, normalising) than a request graph spends on a triple.
+
+    The key keeps apart what Python calls equal but RDF writes differently (True and 1, 1 and 1.0,
+    0.0 and -0.0, Decimal 1.0 and 1.00)."""
+    key = repr(value) if isinstance(value, (float, Decimal)) else value
+    return _literal(type(value), key, value, datatype)
+
+
+@lru_cache(maxsize=1 << 16)
+def _literal(_kind: type, _key: Any, value: Any, datatype: Node | None) -> Literal:
+    return Literal(value, datatype=datatype)
+
+
+# Blank nodes: a random prefix per process and a counter, instead of rdflib's uuid4 per node. Labels
+# stay unique across requests, stores and worker processes (the prefix is drawn again after a fork).
+_BLANK = {"prefix": "", "serial": itertools.count()}
+
+
+def _new_prefix() -> None:
+    _BLANK["prefix"] = "b" + uuid.uuid4().hex
+    _BLANK["serial"] = itertools.count()
+
+
+_new_prefix()
+os.register_at_fork(after_in_child=_new_prefix)
+
+
+def blank() -> BNode:
+    """A fresh blank node."""
+    return BNode(f"{_BLANK['prefix']}x{next(_BLANK['serial'])}")
