@@ -314,12 +314,15 @@ def _no_constants(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    seen: dict = {}
-    for key, value in pairs:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    for key, _value in pairs:
         if key in seen:
             raise InvalidRequest(WHOLE_REQUEST, f"not valid: the key {json.dumps(key)} appears twice in one object")
-        seen[key] = value
-    return seen
+        seen.add(key)
+    return obj
 
 
 def parse_request_text(text: str | bytes) -> dict:

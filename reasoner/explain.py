@@ -42,6 +42,15 @@ class Finding:
     truth: Truth
 
 
+def _per_kb(kb: KnowledgeBase, what: str, root: Criterion, make):
+    """`make(root)`, kept on the knowledge base (which never changes once loaded)."""
+    cache = kb.__dict__.setdefault("_tree_" + what, {})
+    found = cache.get(root.iri)
+    if found is None:
+        found = cache[root.iri] = make(root)
+    return found
+
+
 class Explainer:
     """The criteria tree over one report. Truths are remembered: one report, many questions."""
 
@@ -112,8 +121,13 @@ class Explainer:
 
     # -- pathways -------------------------------------------------------------------------------
 
-    def pathways(self, root: Criterion) -> list[tuple[Criterion, frozenset[URIRef]]]:
-        """Every pathway under `root`, with the branch (its ancestors and itself) that selects it."""
+    def pathways(self, root: Criterion) -> tuple[tuple[Criterion, frozenset[URIRef]], ...]:
+        """Every pathway under `root`, with the branch (its ancestors and itself) that selects it.
+
+        The tree is the knowledge base's: worked out once per root, not per request."""
+        return _per_kb(self.kb, "pathways", root, self._pathways)
+
+    def _pathways(self, root: Criterion) -> tuple[tuple[Criterion, frozenset[URIRef]], ...]:
         out: list[tuple[Criterion, frozenset[URIRef]]] = []
 
         def walk(c: Criterion, trail: tuple[URIRef, ...]) -> None:
@@ -124,9 +138,13 @@ class Explainer:
                 walk(self.kb.criteria[i], trail)
 
         walk(root, ())
-        return out
+        return tuple(out)
 
-    def leaves(self, root: Criterion) -> list[Criterion]:
+    def leaves(self, root: Criterion) -> tuple[Criterion, ...]:
+        """The criteria under `root` that have a shape of their own, in the policy's order."""
+        return _per_kb(self.kb, "leaves", root, self._leaves)
+
+    def _leaves(self, root: Criterion) -> tuple[Criterion, ...]:
         out: list[Criterion] = []
 
         def walk(c: Criterion) -> None:
@@ -136,7 +154,7 @@ class Explainer:
                 walk(self.kb.criteria[i])
 
         walk(root)
-        return out
+        return tuple(out)
 
     def first_met_leaf(self, c: Criterion) -> Criterion | None:
         """Referral sections: the first criterion, in the policy's order, that applies."""
