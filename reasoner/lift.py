@@ -21,7 +21,7 @@ from rdflib.term import Node
 from rdflib.namespace import NamespaceManager
 
 from .resources import package_file
-from .smallstore import blank, canonical, literal, small_graph
+from .smallstore import blank, canonical, literal, shared, small_graph
 
 REQUEST_BASE = "urn:blincyto:request:"
 _TYPE, _NIL, _DOUBLE = canonical(RDF.type), canonical(RDF.nil), canonical(XSD.double)
@@ -203,7 +203,7 @@ def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if term.vocab is not None:
         if not isinstance(value, str) or ":" in value or value in scope or value in term.scope:
             raise _Unsupported(term.iri)
-        return canonical(URIRef(term.vocab + value))
+        return shared(URIRef(term.vocab + value))
     if term.datatype is not None:
         return literal(value, term.datatype)
     if isinstance(value, float):

