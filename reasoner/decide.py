@@ -25,7 +25,7 @@ def decide(request: dict[str, Any], request_types: set[URIRef], kb: KnowledgeBas
     ex = Explainer(kb, report)
     root = kb.root_for(request_types)
     branches = ex.pathways(root)
-    truths = {p.number: ex.truth(root, only) for p, only in branches}
+    truths = ex.pathway_truths(root)
     met = [n for n, t in truths.items() if t is Truth.MET]
 
     failed = [] if met else _dedupe(ex.findings(root))

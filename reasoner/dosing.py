@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -137,18 +137,26 @@ class SectionV:
     schedules: dict[tuple[URIRef, URIRef], Schedule]
     product: Product | None
     boxed_warnings: tuple[URIRef, ...]
+    # answers already worked out (the tables never change; requests ask the same few questions)
+    _memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def schedule(self, indication: URIRef | None, band: URIRef | None) -> Schedule | None:
         return self.schedules.get((indication, band)) if indication and band else None
 
     def last_cycle(self, indication: URIRef) -> int | None:
-        lasts = [s.last_cycle for (i, _), s in self.schedules.items() if i == indication]
-        return max(lasts) if lasts else None
+        key = ("last", indication)
+        if key not in self._memo:
+            lasts = [s.last_cycle for (i, _), s in self.schedules.items() if i == indication]
+            self._memo[key] = max(lasts) if lasts else None
+        return self._memo[key]
 
     def band_units(self, band: URIRef | None, indication: URIRef | None = None) -> frozenset[URIRef]:
         """The unit(s) Section V doses a weight band in (of one indication, else of every one)."""
-        return frozenset().union(*(s.units for (i, b), s in self.schedules.items()
-                                   if b == band and (indication is None or i == indication)))
+        key = ("units", band, indication)
+        if key not in self._memo:
+            self._memo[key] = frozenset().union(*(s.units for (i, b), s in self.schedules.items()
+                                                  if b == band and (indication is None or i == indication)))
+        return self._memo[key]
 
 
 def query(name: str) -> str:

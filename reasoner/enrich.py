@@ -8,10 +8,12 @@ brands, regimens, specialties, conditions) is read from the knowledge base.
 
 from __future__ import annotations
 
+import calendar
 import math
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -57,8 +59,21 @@ class Derived:
 
 
 def whole_months(start: date, end: date) -> int:
-    delta = relativedelta(end, start)
-    return delta.years * 12 + delta.months
+    """Whole calendar months from `start` to `end`, exactly as relativedelta(end, start) counts them:
+    a month is whole once its day is reached, or the month's last day when it is shorter (31 Jan ->
+    28 Feb is one month). tests/test_properties.py compares the two on any pair of dates."""
+    if end < start:
+        delta = relativedelta(end, start)
+        return delta.years * 12 + delta.months
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if end.day < min(start.day, calendar.monthrange(end.year, end.month)[1]):
+        months -= 1
+    return months
+
+
+@lru_cache(maxsize=4096)
+def _months_before(day: date, months: int) -> date:
+    return day - relativedelta(months=months)
 
 
 def mosteller(height_cm: float, weight_kg: float) -> float:
@@ -220,7 +235,7 @@ def _doses(g: Graph, node: URIRef, request: dict, derived: Derived, kb: Knowledg
 
 def _label_changes(g: Graph, node: URIRef, request_date: date, kb: KnowledgeBase, policy: PolicyInfo) -> None:
     """Reading 8: a recorded label change within the window before request_date, not reflected."""
-    since = request_date - relativedelta(months=policy.label_change_window_months)
+    since = _months_before(request_date, policy.label_change_window_months)
     for change in kb.label_changes:
         if since <= change.when <= request_date and policy.version not in change.reflected_in:
             g.add((node, BX.recentLabelChange, change.iri))

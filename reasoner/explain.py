@@ -102,6 +102,35 @@ class Explainer:
         parts = [self.truth(k, only) for k in children]
         return k_and([own, k_and(parts) if c.combination == "all" else k_or(parts)])
 
+    def pathway_truths(self, root: Criterion) -> dict[str, Truth]:
+        """Truth of every pathway under `root` (its branch, as `truth(root, only)` gives it).
+
+        Kleene all-of is associative, so a branch's truth is the all-of of: the own conditions of the
+        criteria above the pathway, the whole truth of the other parts of each all-of above it, and
+        the pathway's own truth. Which criteria those are is the tree's business (worked out once per
+        knowledge base); per request only remembered truths are combined."""
+        return {p.number: k_and([*(self.own(c) for c in above), *(self.truth(c) for c in beside),
+                                 self.truth(p, only)])
+                for p, only, above, beside in _per_kb(self.kb, "plans", root, self._plans)}
+
+    def _plans(self, root: Criterion) -> tuple:
+        plans = []
+        for pathway, only in self.pathways(root):
+            above: list[Criterion] = []
+            beside: list[Criterion] = []
+            c = root
+            while c.iri != pathway.iri:
+                above.append(c)
+                kids = [self.kb.criteria[i] for i in c.children]
+                on_branch = [k for k in kids if k.iri in only]
+                if len(on_branch) != 1:
+                    raise ValueError(f"{pathway.number}: the branch from {root.number} is not one path")
+                if c.combination == "all":
+                    beside.extend(k for k in kids if k.iri not in only)
+                c = on_branch[0]
+            plans.append((pathway, only, tuple(above), tuple(beside)))
+        return tuple(plans)
+
     def findings(self, c: Criterion, only: frozenset[URIRef] | None = None) -> list[Finding]:
         """The criteria to report under `c`: own conditions that fail, then failing parts.
 

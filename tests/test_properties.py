@@ -398,3 +398,24 @@ def test_strategies_valid_requests_obey_the_contract(contract_check, req):
 def test_strategies_invalid_requests_break_exactly_one_field(contract_check, case):
     req, field = case
     assert {f for f, _ in contract_check(req)} == {field}, contract_check(req)
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(st.dates(date(1900, 1, 1), date(2100, 12, 31)), st.dates(date(1900, 1, 1), date(2100, 12, 31)))
+def test_whole_months_is_relativedelta(start, end):
+    """enrich.whole_months counts as dateutil's relativedelta does (month ends and leap days included)."""
+    from reasoner.enrich import whole_months
+
+    r = relativedelta(end, start)
+    assert whole_months(start, end) == r.years * 12 + r.months
+
+
+@pytest.mark.parametrize("start,end,months", [
+    ("2024-01-31", "2024-02-29", 1), ("2023-01-31", "2023-02-28", 1), ("2024-01-31", "2024-02-28", 0),
+    ("2020-02-29", "2021-02-28", 12), ("2020-02-29", "2021-03-01", 12), ("2024-03-31", "2024-04-30", 1),
+    ("2024-03-30", "2024-04-29", 0), ("2024-05-15", "2024-05-15", 0), ("2024-05-15", "2024-05-14", 0),
+])
+def test_whole_months_month_ends(start, end, months):
+    from reasoner.enrich import whole_months
+
+    assert whole_months(date.fromisoformat(start), date.fromisoformat(end)) == months
