@@ -292,9 +292,14 @@ def check_request(obj: Any, *, owned: bool = False) -> dict:
     The caller's object is copied first unless `owned` (it was just parsed for this call).
     Raises InvalidRequest naming the field (the first in contract order when several are wrong).
     """
+    return _check(obj, owned, finite=False)
+
+
+def _check(obj: Any, owned: bool, finite: bool) -> dict:
+    """`finite`: the parser has already seen that every number is finite."""
     if not isinstance(obj, dict):
         raise InvalidRequest(WHOLE_REQUEST, "must be a JSON object")
-    found: list[tuple[tuple, str]] = list(_non_finite(obj))
+    found: list[tuple[tuple, str]] = [] if finite else list(_non_finite(obj))
     if found or not schema_accepts(obj):
         for error in _validator().iter_errors(obj):
             found.extend(_schema_errors(error))
@@ -311,6 +316,17 @@ def check_request(obj: Any, *, owned: bool = False) -> dict:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(name)
+
+
+class _Overflow(Exception):
+    """A number too large for a float (1e999): parsed again without the hook, and named by field."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Overflow
+    return value
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
@@ -334,8 +350,14 @@ def parse_request_text(text: str | bytes) -> dict:
             raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: the text is not UTF-8") from None
     elif text.startswith("\ufeff"):
         text = text[1:]
+    finite = True
     try:
-        obj = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+        try:
+            obj = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates,
+                             parse_float=_finite_float)
+        except _Overflow:  # rare: parse as it is, and let the check name the field
+            finite = False
+            obj = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
             WHOLE_REQUEST, f"not valid JSON: line {exc.lineno} column {exc.colno} ({exc.msg})"
@@ -346,4 +368,4 @@ def parse_request_text(text: str | bytes) -> dict:
         raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: NaN and Infinity are not numbers") from None
     except RecursionError:
         raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: nested too deeply") from None
-    return check_request(obj, owned=True)
+    return _check(obj, owned=True, finite=finite)

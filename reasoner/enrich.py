@@ -60,8 +60,8 @@ class Derived:
 
 def whole_months(start: date, end: date) -> int:
     """Whole calendar months from `start` to `end`, exactly as relativedelta(end, start) counts them:
-    a month is whole once its day is reached, or the month's last day when it is shorter (31 Jan ->
-    28 Feb is one month). tests/test_properties.py compares the two on any pair of dates."""
+    a month is whole once its day is reached, or the month's last day when it is shorter (Jan 31 ->
+    the end of February is one month). tests/test_properties.py compares the two on any pair of dates."""
     if end < start:
         delta = relativedelta(end, start)
         return delta.years * 12 + delta.months

@@ -714,12 +714,18 @@ def _logical(parameter: URIRef):
         if parameter not in params:
             return None
         lists = cs._lists(shape, parameter, stack)
-        if parameter == SH["or"]:
+        if parameter == SH["or"]:  # plain loops: no generator per value (the hottest closures)
             def ok(idx, v, members):
-                return any(m.conforms(idx, v) for m in members)
+                for m in members:
+                    if m.conforms(idx, v):
+                        return True
+                return False
         elif parameter == SH["and"]:
             def ok(idx, v, members):
-                return all(m.conforms(idx, v) for m in members)
+                for m in members:
+                    if not m.conforms(idx, v):
+                        return False
+                return True
         else:
             def ok(idx, v, members):
                 return sum(1 for m in members if m.conforms(idx, v)) == 1
@@ -769,7 +775,11 @@ def _node(cs: CompiledShapes, shape: _Shape, params: set, stack):
         return text + " See details for more information."
 
     def holds(idx, focus, values):
-        return all(t.silent(idx, v) for t in targets for v in values)
+        for t in targets:
+            for v in values:
+                if not t.silent(idx, v):
+                    return False
+        return True
 
     def report(idx, focus, values, out):
         for t in targets:

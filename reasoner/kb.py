@@ -15,6 +15,7 @@ from typing import Iterable
 from rdflib import RDF, RDFS, SKOS, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, SH
+from rdflib.plugins.stores.memory import Memory
 
 from .resources import package_file, turtle_files
 from .smallstore import canonical
@@ -166,18 +167,18 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     `ontology` / `shapes` stand in for the shipped folders: a policy version's graphs
     (reasoner/versions.py). They are copied, never changed.
     """
-    g = Graph()
+    g = _graph()
     if ontology is not None:
         g += ontology
     for path in [*(turtle_files("ontology") if ontology is None else ()), *map(Path, extra_kb)]:
         g.parse(path, format="turtle")
-    shapes_graph = Graph()
+    shapes_graph = _graph()
     if shapes is not None:
         shapes_graph += shapes
     else:
         for path in turtle_files("shapes"):
             shapes_graph.parse(path, format="turtle")
-    g, shapes = _canonical(g), _canonical(shapes_graph)
+    shapes = shapes_graph
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
         shapes.bind(prefix, ns)
@@ -211,14 +212,17 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     )
 
 
-def _canonical(graph: Graph) -> Graph:
-    """The graph again, every term replaced by its one shared object (see `smallstore.canonical`):
-    every table below, and every request graph, then holds the same objects."""
-    out = Graph()
-    for prefix, ns in graph.namespaces():
-        out.bind(prefix, ns, override=False)
-    out.addN((canonical(s), canonical(p), canonical(o), out) for s, p, o in graph)
-    return out
+class _CanonicalMemory(Memory):
+    """rdflib's Memory store, keeping each term as its one shared object (`smallstore.canonical`):
+    every table read from the graph, and every request graph, then holds the very same objects."""
+
+    def add(self, triple, context, quoted: bool = False) -> None:  # type: ignore[no-untyped-def]
+        s, p, o = triple
+        super().add((canonical(s), canonical(p), canonical(o)), context, quoted)
+
+
+def _graph() -> Graph:
+    return Graph(store=_CanonicalMemory())
 
 
 def _one(g: Graph, s: URIRef, p: URIRef):
