@@ -1,0 +1,82 @@
+"""Where a request's time goes: CPU per stage of the fast path (check, lift, enrich, validate, decide,
+JSON out), warm, on generated requests. Not a test; it reports.
+
+    python benchmarks/stages.py                 # 1,500 requests, best of 4 rounds per stage
+    python benchmarks/stages.py --n 3000 --rounds 6
+
+Each stage is timed with `time.process_time` around the same calls `Reasoner.evaluate_full` makes;
+the best round per stage is kept, as the machine is shared. The shares are what to work on next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+STAGES = ("check", "lift", "enrich", "validate", "decide", "json")
+
+
+def measure(lines: list[bytes]) -> dict[str, float]:
+    """Seconds of CPU per stage over `lines` (JSON request texts)."""
+    import reasoner
+    from reasoner.check import parse_request_text
+    from reasoner.decide import decide
+    from reasoner.enrich import enrich
+    from reasoner.kb import TYPE
+    from reasoner.lift import lift
+
+    r = reasoner.default_reasoner()
+    spent = dict.fromkeys(STAGES, 0.0)
+    clock = time.process_time
+    for line in lines:
+        t0 = clock()
+        request = parse_request_text(line)
+        t1 = clock()
+        graph, node = lift(request)
+        t2 = clock()
+        policy = r.kb.policies[request["policy"]]
+        derived = enrich(graph, node, request, r.kb, policy)
+        t3 = clock()
+        report = r.shape_report(graph)
+        t4 = clock()
+        determination = decide(request, set(graph.objects(node, TYPE)), r.kb, policy, report, derived)
+        t5 = clock()
+        json.dumps(determination, ensure_ascii=False)
+        t6 = clock()
+        for stage, a, b in zip(STAGES, (t0, t1, t2, t3, t4, t5), (t1, t2, t3, t4, t5, t6)):
+            spent[stage] += b - a
+    return spent
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=1500, help="requests per round")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    from requestgen import requests
+
+    lines = [json.dumps(q).encode() for q in requests(args.n + 300, seed=args.seed)]
+    measure(lines[:300])  # warm: the knowledge base, the compiled shapes, Section V tables
+    best = dict.fromkeys(STAGES, float("inf"))
+    for _ in range(args.rounds):
+        for stage, seconds in measure(lines[300:]).items():
+            best[stage] = min(best[stage], seconds / args.n * 1000)
+    total = sum(best.values())
+    print("| stage | CPU ms a request (best of rounds) | share |")
+    print("|---|---:|---:|")
+    for stage in STAGES:
+        print(f"| {stage} | {best[stage]:.3f} | {100 * best[stage] / total:.0f}% |")
+    print(f"| all | {total:.3f} | 100% |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
