@@ -1,8 +1,8 @@
 """Section V as a working model: the label's dosing read from the KB once, and a request set against it.
 
 The schedules, the indications and how a request selects one, the vial and the billing unit come
-from SPARQL over the knowledge base (queries/*.rq, run by Oxigraph), once per KnowledgeBase and kept as plain
-tables. Per request, `enrich_dosing` writes into the request graph how the request differs from
+from SPARQL over the knowledge base (queries/*.rq, run by Oxigraph), once per KnowledgeBase and kept
+as plain tables. Per request, `enrich_dosing` writes into the request graph how the request differs from
 the label (derived facts declared in ontology/core.ttl). Whether a difference deserves a warning
 is decided by the shapes in shapes/dosing.ttl, which hold the limits: no threshold lives here.
 """
