@@ -202,25 +202,17 @@ def _rows(kb: KnowledgeBase, name: str, bindings: dict[str, URIRef]) -> list[_Ro
     store = kb.__dict__.get("_oxigraph")
     if store is None:
         store = kb.__dict__["_oxigraph"] = ox.Store()
-        store.extend(ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o)) for s, p, o in kb.graph)
+        from .store import to_oxigraph
+
+        bnodes: dict = {}
+        store.extend(ox.Quad(to_oxigraph(s, bnodes), to_oxigraph(p, bnodes), to_oxigraph(o, bnodes))
+                     for s, p, o in kb.graph)
     text = query(name)
     for variable, value in bindings.items():  # as rdflib's initBindings: a trailing VALUES joins it
         text += f"\nVALUES ?{variable} {{ <{value}> }}"
     solutions = store.query(text)
     names = [v.value for v in solutions.variables]
     return [_Row({n: _from_ox(solution[n]) for n in names}) for solution in solutions]
-
-
-def _to_ox(term: Node) -> Any:
-    import pyoxigraph as ox
-
-    if isinstance(term, URIRef):
-        return ox.NamedNode(str(term))
-    if isinstance(term, Literal):
-        if term.language:
-            return ox.Literal(str(term), language=term.language)
-        return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype or XSD.string)))
-    return ox.BlankNode(str(term))
 
 
 def _from_ox(term: Any) -> Node | None:

@@ -222,7 +222,8 @@ def kb_store() -> ox.Store:
 _TERMS: dict[Any, Any] = {}  # IRIs and literals repeat across determinations: convert each once
 
 
-def _to_ox(term: Any, bnodes: dict[BNode, ox.BlankNode]) -> Any:
+def to_oxigraph(term: Any, bnodes: dict[BNode, ox.BlankNode]) -> Any:
+    """An rdflib term as an Oxigraph term; blank nodes fresh per `bnodes` mapping (one per graph set)."""
     if isinstance(term, BNode):
         # A fresh blank node per determination: rdflib labels are not unique across graphs/requests.
         if term not in bnodes:
@@ -276,7 +277,7 @@ def determination_quads(evaluation: Any) -> tuple[str, list[ox.Quad]]:
 
     def convert(triples: Iterable[tuple[Any, Any, Any]], graph: ox.NamedNode, rename: dict) -> Iterator[ox.Quad]:
         for s, p, o in triples:
-            yield ox.Quad(_to_ox(rename.get(s, s), bnodes), _to_ox(p, bnodes), _to_ox(rename.get(o, o), bnodes), graph)
+            yield ox.Quad(to_oxigraph(rename.get(s, s), bnodes), to_oxigraph(p, bnodes), to_oxigraph(rename.get(o, o), bnodes), graph)
 
     quads = list(convert(prov, prov_graph, {}))
     quads.append(ox.Quad(ox.NamedNode(str(activity)), ox.NamedNode(str(BX.describedIn)), prov_graph, prov_graph))
