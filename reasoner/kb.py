@@ -217,8 +217,8 @@ class _CanonicalMemory(Memory):
     every table read from the graph, and every request graph, then holds the very same objects."""
 
     def add(self, triple, context, quoted: bool = False) -> None:  # type: ignore[no-untyped-def]
-        s, p, o = triple
-        super().add((canonical(s), canonical(p), canonical(o)), context, quoted)
+        super().add(tuple(t if isinstance(t, BNode) else canonical(t) for t in triple), context, quoted)
+        # (blank nodes are new on every parse: sharing them would only grow the table)
 
 
 def _graph() -> Graph:

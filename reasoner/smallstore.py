@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -42,26 +42,9 @@ class SmallStore(Store):
 
     def add(self, triple: tuple[Node, Node, Node], context: Any = None, quoted: bool = False) -> None:
         s, p, o = triple
-        by_p = self.spo.get(s)
-        if by_p is None:
-            by_p = self.spo[s] = {}
-        objs = by_p.get(p)
-        if objs is None:
-            objs = by_p[p] = {}
-        elif o in objs:
-            return
-        objs[o] = None
-        by_o = self.pos.get(p)
-        if by_o is None:
-            by_o = self.pos[p] = {}
-        subjects = by_o.get(o)
-        if subjects is None:
-            by_o[o] = {s: None}
-        else:
-            subjects[s] = None
-        self._size += 1
+        self.add_objects(s, p, (o,))
 
-    def add_objects(self, s: Node, p: Node, objects: Iterator[Node] | frozenset[Node]) -> None:
+    def add_objects(self, s: Node, p: Node, objects: Iterable[Node]) -> None:
         """`add((s, p, o))` for every o, with the dictionary lookups done once."""
         by_p = self.spo.get(s)
         if by_p is None:
@@ -152,7 +135,7 @@ class SmallGraph(Graph):
         self._small.add(triple)
         return self
 
-    def add_objects(self, s: Node, p: Node, objects: Iterator[Node] | frozenset[Node]) -> None:
+    def add_objects(self, s: Node, p: Node, objects: Iterable[Node]) -> None:
         """Many objects of one subject and predicate at once (see SmallStore.add_objects)."""
         self._small.add_objects(s, p, objects)
 
@@ -194,7 +177,6 @@ def shared(node: Node) -> Node:
     """The canonical object of `node` if there is one, else `node` (adds nothing: per-request terms
     must not grow the table)."""
     return _CANONICAL.get(node, node)
-
 
 
 def literal(value: Any, datatype: Node | None = None) -> Literal:
