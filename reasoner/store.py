@@ -36,6 +36,7 @@ Use from other modules (batch mode, services):
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import urllib.error
@@ -393,9 +394,8 @@ class RemoteStore:
         self.update_url = update_url
 
     def _post(self, update: str) -> None:
-        req = urllib.request.Request(self.update_url, data=update.encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/sparql-update; charset=utf-8"})
-        _http(req)
+        _http(_post_request(self.update_url, update.encode("utf-8"),
+                            {"Content-Type": "application/sparql-update; charset=utf-8"}))
 
     def init_kb(self) -> dict[str, str]:
         """Replace the knowledge-base graphs (DROP SILENT GRAPH, then INSERT DATA)."""
@@ -449,6 +449,31 @@ def _insert_data(quads: Iterable[ox.Quad]) -> str:
         graphs.setdefault(str(q.graph_name), []).append(f"{q.subject} {q.predicate} {q.object} .")
     body = "\n".join(f"GRAPH {g} {{\n" + "\n".join(lines) + "\n}" for g, lines in graphs.items())
     return "INSERT DATA {\n" + body + "\n}"
+
+
+AUTH_ENV = ("BLINCYTO_STORE_TOKEN", "BLINCYTO_STORE_USER", "BLINCYTO_STORE_PASSWORD")
+
+
+def _post_request(url: str, data: bytes, headers: dict[str, str]) -> urllib.request.Request:
+    """A POST to a store, with its credentials when it needs them.
+
+    `https://user:password@host/...` sends HTTP Basic and is sent (and named in errors) without the
+    user and password; otherwise BLINCYTO_STORE_TOKEN sends `Authorization: Bearer`, and
+    BLINCYTO_STORE_USER with BLINCYTO_STORE_PASSWORD send Basic. Credentials are never logged.
+    """
+    parts = urllib.parse.urlsplit(url)
+    headers = dict(headers)
+    user, password = parts.username, parts.password
+    if user is not None:
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        user, password = urllib.parse.unquote(user), urllib.parse.unquote(password or "")
+    elif os.environ.get("BLINCYTO_STORE_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["BLINCYTO_STORE_TOKEN"]
+    elif os.environ.get("BLINCYTO_STORE_USER"):
+        user, password = os.environ["BLINCYTO_STORE_USER"], os.environ.get("BLINCYTO_STORE_PASSWORD", "")
+    if user is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return urllib.request.Request(url, data=data, method="POST", headers=headers)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -560,9 +585,8 @@ def query_endpoint(url: str, text: str) -> Any:
     """Run a query on a SPARQL 1.1 Protocol endpoint; results parsed into pyoxigraph objects."""
     kind = _query_kind(text)
     accept = "application/sparql-results+json" if kind in ("SELECT", "ASK") else "application/n-triples"
-    req = urllib.request.Request(url, data=urllib.parse.urlencode({"query": text}).encode(), method="POST",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded",
-                                          "Accept": accept})
+    req = _post_request(url, urllib.parse.urlencode({"query": text}).encode(),
+                        {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept})
     body = _http(req)
     try:
         if kind in ("SELECT", "ASK"):

@@ -279,3 +279,97 @@ def test_check_reports_an_unreachable_remote_store(tmp_path):
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "error: --store:" in result.stderr and "cannot reach" in result.stderr
+
+
+# --------------------------------------------------------------------------- a store that wants credentials
+
+class _Guarded:
+    """A tiny SPARQL endpoint on loopback that answers 401 without the expected Authorization header
+    and records what it was sent (headers and bodies)."""
+
+    def __init__(self, expected: str) -> None:
+        import http.server
+        import threading
+
+        seen: list[tuple[str, dict[str, str], bytes]] = []
+        self.seen = seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                seen.append((self.path, dict(self.headers), body))
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="store"')
+                    self.end_headers()
+                    self.wfile.write(b"credentials required")
+                    return
+                if self.path.endswith("/query"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/sparql-results+json")
+                    self.end_headers()
+                    self.wfile.write(json.dumps({"head": {}, "boolean": True}).encode())
+                else:
+                    self.send_response(204)
+                    self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("how", ["url", "token", "user"])
+def test_remote_store_sends_credentials(monkeypatch, how):
+    secret = "s3cr%t-" + MARKER
+    expected = {"url": _basic("ops", secret), "token": f"Bearer {secret}", "user": _basic("ops", secret)}[how]
+    server = _Guarded(expected)
+    for name in st.AUTH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    try:
+        url = f"http://{server.base}/update"
+        if how == "url":
+            url = f"http://ops:{urllib.parse.quote(secret, safe='')}@{server.base}/update"
+        elif how == "token":
+            monkeypatch.setenv("BLINCYTO_STORE_TOKEN", secret)
+        else:
+            monkeypatch.setenv("BLINCYTO_STORE_USER", "ops")
+            monkeypatch.setenv("BLINCYTO_STORE_PASSWORD", secret)
+        result = CliRunner().invoke(app, ["check", str(EXAMPLE), "--store", url, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        path, headers, body = server.seen[-1]
+        assert path == "/update" and headers["Authorization"] == expected
+        assert b"INSERT DATA" in body
+        asked = CliRunner().invoke(app, ["query", "ASK { ?s ?p ?o }", "--store", url.replace("/update", "/query"),
+                                         "--format", "json"])
+        assert asked.exit_code == 0, asked.output
+        assert server.seen[-1][1]["Authorization"] == expected
+    finally:
+        server.close()
+
+
+def test_remote_store_refusal_names_the_store_without_the_password(monkeypatch):
+    server = _Guarded(_basic("ops", "right"))
+    for name in st.AUTH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    try:
+        url = f"http://ops:wrong-{MARKER}@{server.base}/update"
+        result = CliRunner().invoke(app, ["check", str(EXAMPLE), "--store", url, "--format", "json"])
+        assert result.exit_code == 1
+        assert "401" in result.stderr and f"http://{server.base}/update" in result.stderr
+        assert MARKER not in result.stderr + result.stdout
+        assert server.seen[-1][1]["Authorization"] == _basic("ops", f"wrong-{MARKER}")
+    finally:
+        server.close()
