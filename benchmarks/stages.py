@@ -75,6 +75,11 @@ def main(argv: list[str]) -> int:
     for stage in STAGES:
         print(f"| {stage} | {best[stage]:.3f} | {100 * best[stage] / total:.0f}% |")
     print(f"| all | {total:.3f} | 100% |")
+    from reasoner.smallstore import _literal
+
+    info = _literal.cache_info()
+    print(f"\nliteral cache: {info.hits / max(1, info.hits + info.misses):.0%} hits "
+          f"({info.currsize} of {info.maxsize} entries)")
     return 0
 
 

@@ -205,7 +205,8 @@ def _new_prefix() -> None:
 
 
 _new_prefix()
-os.register_at_fork(after_in_child=_new_prefix)
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere worker processes are spawned, not forked
+    os.register_at_fork(after_in_child=_new_prefix)
 
 
 def blank() -> BNode:

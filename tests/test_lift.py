@@ -50,3 +50,31 @@ def test_unmapped_and_unusual_values_fall_back_to_the_parser():
     base = check_request(json.loads(FILES[0].read_text())["request"])
     _same({**base, "not_in_context": 1, "member": {**base["member"], "extra": {"x": 1}}})
     _same({**base, "regimen": {"with": [], "mode": "single-agent", "cycle": 2, "day": 3}})
+
+
+def test_blank_node_labels_differ_between_forked_workers():
+    """The blank-node prefix is drawn again in a forked child: two workers never share a label."""
+    import multiprocessing
+    import os
+
+    from reasoner.smallstore import blank
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    children = [ctx.Process(target=_first_blank, args=(queue,)) for _ in range(2)]
+    for child in children:
+        child.start()
+    labels = [queue.get(timeout=30) for _ in children]
+    for child in children:
+        child.join(timeout=30)
+    labels.append(str(blank()))
+    assert len(set(labels)) == 3, labels
+
+
+def _first_blank(queue) -> None:
+    """A forked child's first blank node (each child starts from the parent's counter)."""
+    from reasoner.smallstore import blank
+
+    queue.put(str(blank()))
