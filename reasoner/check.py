@@ -249,12 +249,30 @@ def _fill_defaults(obj: dict) -> None:
             node[path[-1]] = copy.deepcopy(default)
 
 
-def _copy(obj: Any) -> Any:
-    """A copy of parsed JSON (dicts, lists, scalars): deepcopy's work without its memo."""
-    if isinstance(obj, dict):
-        return {k: _copy(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_copy(v) for v in obj]
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class _NotJSON(Exception):
+    """A Python value JSON has no exact type for (a tuple, a set, a date, a key that is not a string)."""
+
+
+def _json_copy(obj: Any) -> Any:
+    """A copy of JSON-typed data (dicts with string keys, lists, scalars); raises _NotJSON otherwise.
+
+    Only such data may pass the fast gate alone: fastjsonschema reads a tuple as an array, say,
+    where jsonschema (the contract's reading) does not."""
+    kind = type(obj)
+    if kind is dict:
+        out = {}
+        for key, value in obj.items():
+            if type(key) is not str:
+                raise _NotJSON
+            out[key] = _json_copy(value)
+        return out
+    if kind is list:
+        return [_json_copy(v) for v in obj]
+    if kind not in _JSON_SCALARS:
+        raise _NotJSON
     return obj
 
 
@@ -289,27 +307,37 @@ def _cross_field(req: dict) -> None:
 def check_request(obj: Any, *, owned: bool = False) -> dict:
     """Validate a contract v1 request; return it with defaults filled (e.g. `policy`).
 
-    The caller's object is copied first unless `owned` (it was just parsed for this call).
+    The caller's object is copied first unless `owned` (the caller hands it over: it is filled in,
+    and checked by jsonschema itself, as it may hold Python types JSON has not).
     Raises InvalidRequest naming the field (the first in contract order when several are wrong).
     """
-    return _check(obj, owned, finite=False)
-
-
-def _check(obj: Any, owned: bool, finite: bool) -> dict:
-    """`finite`: the parser has already seen that every number is finite."""
     if not isinstance(obj, dict):
         raise InvalidRequest(WHOLE_REQUEST, "must be a JSON object")
-    found: list[tuple[tuple, str]] = [] if finite else list(_non_finite(obj))
-    if found or not schema_accepts(obj):
-        for error in _validator().iter_errors(obj):
+    if owned:
+        return _check(obj, plain=False, finite=False)
+    try:
+        return _check(_json_copy(obj), plain=True, finite=False)
+    except _NotJSON:
+        return _check(copy.deepcopy(obj), plain=False, finite=False)
+
+
+def _check(req: Any, plain: bool, finite: bool) -> dict:
+    """Check `req` (the object returned, with defaults filled in).
+
+    `plain`: it holds JSON types only (parsed from text, or so copied), so the fast gate's word is
+    enough to accept it; `finite`: the parser has already seen that every number is finite."""
+    if not isinstance(req, dict):
+        raise InvalidRequest(WHOLE_REQUEST, "must be a JSON object")
+    found: list[tuple[tuple, str]] = [] if finite else list(_non_finite(req))
+    if found or not plain or not schema_accepts(req):
+        for error in _validator().iter_errors(req):
             found.extend(_schema_errors(error))
     if found:
         found.sort(key=lambda item: _order_key(item[0]))
         errors = [(_dotted(path), reason) for path, reason in found]
         field, reason = errors[0]
         raise InvalidRequest(field, reason, errors)
-    _cross_field(obj)
-    req = obj if owned else _copy(obj)
+    _cross_field(req)
     _fill_defaults(req)
     return req
 
@@ -368,4 +396,4 @@ def parse_request_text(text: str | bytes) -> dict:
         raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: NaN and Infinity are not numbers") from None
     except RecursionError:
         raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: nested too deeply") from None
-    return _check(obj, owned=True, finite=finite)
+    return _check(obj, plain=True, finite=finite)

@@ -111,3 +111,23 @@ def test_gate_never_writes_into_the_callers_request():
     checked = check_request(req)
     assert req == before  # the default was filled into the copy only
     assert checked["policy"] == "CP.PHAR.312"
+
+
+@pytest.mark.parametrize("value", [("oncology",), {"oncology"}, "oncology"], ids=["tuple", "set", "string"])
+def test_python_values_json_has_no_type_for_are_checked_by_jsonschema(value):
+    """From Python, a tuple is not a JSON array: the gate (which would take it for one) is not asked."""
+    req = copy.deepcopy(BASES[0])
+    req.setdefault("prescriber", {})["consulting_specialties"] = value
+    with pytest.raises(InvalidRequest) as err:
+        check_request(req)
+    assert err.value.field == "prescriber.consulting_specialties"
+
+
+def test_python_date_object_is_rejected_naming_the_field():
+    import datetime
+
+    req = copy.deepcopy(BASES[0])
+    req["request_date"] = datetime.date(2025, 1, 2)
+    with pytest.raises(InvalidRequest) as err:
+        check_request(req)
+    assert err.value.field == "request_date"
