@@ -12,20 +12,18 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterator
 
-from rdflib import XSD, BNode, Graph, Literal, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
 from .kb import BX, KnowledgeBase, PolicyInfo
 from .resources import data_dir
-from .smallstore import canonical, literal, shared
+from .smallstore import decimal, literal
 
 if TYPE_CHECKING:  # enrich imports this module: no run-time import back
     from .enrich import Derived
-
-_DECIMAL = canonical(XSD.decimal)
 
 # Float noise (15 x 0.8 = 12.000000000000002) must not tip a whole-unit or whole-vial count.
 _NOISE_DIGITS = 6
@@ -186,24 +184,18 @@ def _int(node: Node | None) -> int | None:
     return None if node is None else int(node.toPython())
 
 
-class _Row:
-    """One solution, its variables as attributes holding rdflib terms (None when unbound)."""
-
-    def __init__(self, values: dict[str, Node | None]) -> None:
-        self.__dict__.update(values)
-
-
-def _rows(kb: KnowledgeBase, name: str, bindings: dict[str, URIRef]) -> list[_Row]:
-    """queries/<name>.rq over the knowledge base, by Oxigraph: the same SPARQL, without rdflib's
-    SPARQL engine and its query parser (about a third of a second at every process start).
-    The KB is copied into an in-memory Oxigraph store once; terms come back as the KB's own objects."""
+def _rows(kb: KnowledgeBase, name: str, bindings: dict[str, URIRef]) -> list[SimpleNamespace]:
+    """queries/<name>.rq over the knowledge base, by Oxigraph: the same SPARQL, without loading
+    rdflib's SPARQL engine and query parser at every process start.
+    The KB is copied into an in-memory Oxigraph store once; terms come back as the KB's own objects.
+    Each row has the query's variables as attributes (None when unbound)."""
     import pyoxigraph as ox
+
+    from .store import from_oxigraph, to_oxigraph
 
     store = kb.__dict__.get("_oxigraph")
     if store is None:
         store = kb.__dict__["_oxigraph"] = ox.Store()
-        from .store import to_oxigraph
-
         bnodes: dict = {}
         store.extend(ox.Quad(to_oxigraph(s, bnodes), to_oxigraph(p, bnodes), to_oxigraph(o, bnodes))
                      for s, p, o in kb.graph)
@@ -212,22 +204,7 @@ def _rows(kb: KnowledgeBase, name: str, bindings: dict[str, URIRef]) -> list[_Ro
         text += f"\nVALUES ?{variable} {{ <{value}> }}"
     solutions = store.query(text)
     names = [v.value for v in solutions.variables]
-    return [_Row({n: _from_ox(solution[n]) for n in names}) for solution in solutions]
-
-
-def _from_ox(term: Any) -> Node | None:
-    import pyoxigraph as ox
-
-    if term is None:
-        return None
-    if isinstance(term, ox.NamedNode):
-        return shared(URIRef(term.value))
-    if isinstance(term, ox.Literal):
-        if term.language:
-            return Literal(term.value, lang=term.language)
-        datatype = term.datatype.value
-        return Literal(term.value, datatype=None if datatype == str(XSD.string) else URIRef(datatype))
-    return BNode(term.value)
+    return [SimpleNamespace(**{n: from_oxigraph(solution[n]) for n in names}) for solution in solutions]
 
 
 def _load(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
@@ -407,7 +384,7 @@ def units_allowed(sv: SectionV, schedule: Schedule, number: int, bsa: float | No
 # ---------------------------------------------------------------------------------------------
 
 def _decimal(x: float) -> Literal:
-    return literal(Decimal(repr(_clean(x))), _DECIMAL)
+    return decimal(_clean(x))
 
 
 def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo,

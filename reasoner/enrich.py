@@ -12,20 +12,17 @@ import calendar
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from rdflib import XSD, Graph, Literal, URIRef
+from rdflib import Graph, URIRef
 from rdflib.term import Node
 
 from .dosing import enrich_dosing
 from .kb import BX, TYPE, KnowledgeBase, PolicyInfo
-from .smallstore import SmallGraph, canonical, literal
-
-_DECIMAL = canonical(XSD.decimal)
-
+from .smallstore import SmallGraph, literal
+from .smallstore import decimal as _decimal
 
 @dataclass
 class Derived:
@@ -78,10 +75,6 @@ def _months_before(day: date, months: int) -> date:
 
 def mosteller(height_cm: float, weight_kg: float) -> float:
     return math.sqrt(height_cm * weight_kg / 3600.0)
-
-
-def _decimal(x: float) -> Literal:
-    return literal(Decimal(repr(x)), _DECIMAL)
 
 
 def enrich(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo) -> Derived:

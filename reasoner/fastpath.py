@@ -26,6 +26,7 @@ from rdflib.namespace import SH
 from rdflib.term import Node
 
 from .report_graph import report_graph
+from .smallstore import TYPE as _TYPE
 from .smallstore import SmallStore, canonical
 from .validate import Report, ShapeResults
 
@@ -35,7 +36,7 @@ Values = set  # value nodes of one focus node
 # A validation result: (focus node, value node or None, source shape, constraint component, message maker)
 Result = tuple
 
-_TYPE, _SUBCLASS = canonical(RDF.type), canonical(RDFS.subClassOf)
+_SUBCLASS = canonical(RDFS.subClassOf)
 # Constraint component IRIs, made once (rdflib builds a new URIRef on every namespace attribute access)
 _AndConstraintComponent = SH.AndConstraintComponent
 _ClassConstraintComponent = SH.ClassConstraintComponent
@@ -367,7 +368,8 @@ def _targets(g: Graph, node: Node) -> Callable[[Index], Iterable[Node]]:
     subjects_of = list(g.objects(node, SH.targetSubjectsOf))
     objects_of = list(g.objects(node, SH.targetObjectsOf))
 
-    if len(classes) == 1 and not (nodes or subjects_of or objects_of):
+    single = len(classes) == 1 and not (nodes or subjects_of or objects_of)
+    if single:
         (only_class,) = classes
 
         def instances(idx: Index) -> Iterable[Node]:
@@ -393,7 +395,7 @@ def _targets(g: Graph, node: Node) -> Callable[[Index], Iterable[Node]]:
         for p in objects_of:
             found.update(o for by_p in idx.out.values() for o in by_p.get(p, ()))
         return found
-    return instances if len(classes) == 1 and not (nodes or subjects_of or objects_of) else targets
+    return instances if single else targets
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rdflib.namespace import DCTERMS, SH
 from rdflib.plugins.stores.memory import Memory
 
 from .resources import package_file, turtle_files
+from . import smallstore
 from .smallstore import canonical
 
 
@@ -36,7 +37,7 @@ BX = TermNamespace("https://w3id.org/blincyto-pa/ontology#")
 KB = TermNamespace("https://w3id.org/blincyto-pa/kb/")
 CP = TermNamespace("https://w3id.org/blincyto-pa/policy/CP.PHAR.312/")
 SHP = TermNamespace("https://w3id.org/blincyto-pa/shapes/CP.PHAR.312/")
-TYPE = canonical(RDF.type)
+TYPE = smallstore.TYPE
 
 PREFIXES = {"bx": BX, "kb": KB, "cp": CP, "shp": SHP, "sh": SH, "skos": SKOS, "dcterms": DCTERMS}
 

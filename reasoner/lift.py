@@ -21,10 +21,10 @@ from rdflib.term import Node
 from rdflib.namespace import NamespaceManager
 
 from .resources import package_file
-from .smallstore import blank, canonical, literal, shared, small_graph
+from .smallstore import TYPE, blank, canonical, literal, shared, small_graph
 
 REQUEST_BASE = "urn:blincyto:request:"
-_TYPE, _NIL, _DOUBLE = canonical(RDF.type), canonical(RDF.nil), canonical(XSD.double)
+_NIL, _DOUBLE = canonical(RDF.nil), canonical(XSD.double)
 _FIRST, _REST = canonical(RDF.first), canonical(RDF.rest)
 
 
@@ -167,7 +167,7 @@ def _node(g: Graph, subject: URIRef | BNode, obj: dict[str, Any], scope: dict[st
             for name in value if isinstance(value, list) else [value]:
                 if not isinstance(name, str) or name not in term.scope:
                     raise _Unsupported(key)
-                g.add((subject, _TYPE, term.scope[name].iri))
+                g.add((subject, TYPE, term.scope[name].iri))
             continue
         if term.is_list:
             if not isinstance(value, list):

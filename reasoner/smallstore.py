@@ -18,10 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 from rdflib.graph import Graph
+from rdflib.namespace import RDF, XSD
 from rdflib.store import Store
 from rdflib.term import BNode, Literal, Node
 
-__all__ = ["SmallGraph", "SmallStore", "blank", "canonical", "literal", "shared", "small_graph"]
+__all__ = ["TYPE", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "literal", "shared", "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
 
@@ -173,6 +174,10 @@ def canonical(node: Node) -> Node:
     return _CANONICAL.setdefault(node, node)
 
 
+TYPE = canonical(RDF.type)  # rdf:type, the one object every module uses
+_DECIMAL = canonical(XSD.decimal)
+
+
 def shared(node: Node) -> Node:
     """The canonical object of `node` if there is one, else `node` (adds nothing: per-request terms
     must not grow the table)."""
@@ -187,6 +192,11 @@ def literal(value: Any, datatype: Node | None = None) -> Literal:
     0.0 and -0.0, Decimal 1.0 and 1.00)."""
     key = repr(value) if isinstance(value, (float, Decimal)) else value
     return _literal(type(value), key, value, datatype)
+
+
+def decimal(x: float) -> Literal:
+    """An xsd:decimal literal of a float, written as Python's shortest repr (15 x 0.8 -> 12.000000000000002)."""
+    return literal(Decimal(repr(x)), _DECIMAL)
 
 
 @lru_cache(maxsize=4096)  # bounded: memory stays flat; nine in ten lookups hit

@@ -55,6 +55,7 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, XSD
 
 from .provenance import BX, DIST_NAME, determination_graph, engine_version
 from .resources import data_dir, turtle_files
+from .smallstore import shared
 
 __all__ = [
     "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "PREFIXES", "StoreError", "LocalStore", "RemoteStore",
@@ -238,6 +239,24 @@ def to_oxigraph(term: Any, bnodes: dict[BNode, ox.BlankNode]) -> Any:
             _TERMS.clear()
         cached = _TERMS[key] = _convert(term)
     return cached
+
+
+def from_oxigraph(term: Any) -> Any:
+    """An Oxigraph term (or None, unbound) as an rdflib term; IRIs as the KB's own objects when known,
+    plain strings without a datatype, as rdflib's parsers make them."""
+    if term is None:
+        return None
+    if isinstance(term, ox.NamedNode):
+        return shared(URIRef(term.value))
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if term.language:
+        return Literal(term.value, lang=term.language)
+    datatype = term.datatype.value
+    return Literal(term.value, datatype=None if datatype == _XSD_STRING else URIRef(datatype))
+
+
+_XSD_STRING = str(XSD.string)
 
 
 def _convert(term: Any) -> Any:

@@ -64,17 +64,6 @@ def _read(g: Graph, node: Any, ctx: dict[str, Any], root: dict[str, Any]) -> dic
     return out
 
 
-def _to_rdflib(term: Any) -> Any:
-    import pyoxigraph as ox
-
-    if isinstance(term, ox.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, ox.BlankNode):
-        return BNode(term.value)
-    lang = getattr(term, "language", None)
-    return Literal(term.value, lang=lang) if lang else Literal(term.value, datatype=URIRef(term.datatype.value))
-
-
 def is_store(path: Path) -> bool:
     """A directory that holds an Oxigraph store rather than request files."""
     return path.is_dir() and any(path.iterdir()) and not any(path.rglob("*.json*"))
@@ -82,12 +71,12 @@ def is_store(path: Path) -> bool:
 
 def requests_from_store(path: Path) -> list[tuple[str, dict[str, Any], tuple[Path, ...]]]:
     """Every request graph in the store as (graph name, contract-v1 request, no extra KB files)."""
-    from .store import query_local
+    from .store import from_oxigraph, query_local
 
     graphs: dict[str, Graph] = {}
     for row in query_local(path, _GRAPHS):
         g = graphs.setdefault(row["g"].value, Graph())
-        g.add((_to_rdflib(row["s"]), _to_rdflib(row["p"]), _to_rdflib(row["o"])))
+        g.add((from_oxigraph(row["s"]), from_oxigraph(row["p"]), from_oxigraph(row["o"])))
     ctx = json.loads(package_file("context.jsonld").read_text())["@context"]
     out = []
     for name, g in sorted(graphs.items()):
