@@ -104,11 +104,12 @@ def _load(path: str, n: int) -> list[dict]:
 def child_naive(path: str, n: int, plain: bool) -> dict:
     """The naive loop: pySHACL once per request (cached shapes; `plain`: pyshacl.validate each time)."""
     import reasoner
-    from reasoner.check import check_request
-    from reasoner.decide import decide
-    from reasoner.enrich import enrich
-    from reasoner.lift import lift
-    from reasoner.validate import Report, reference_validate
+    from reasoner.flow.check import check_request
+    from reasoner.flow.decide import decide
+    from reasoner.flow.enrich import enrich
+    from reasoner.flow.lift import lift
+    from reasoner.shacl.pyshacl_engine import reference_validate
+    from reasoner.shacl.report import Report
     from rdflib import RDF
 
     r = reasoner.Reasoner(engine="pyshacl")
@@ -121,7 +122,7 @@ def child_naive(path: str, n: int, plain: bool) -> dict:
             policy = r.kb.policies[req["policy"]]
             g, node = lift(req)
             derived = enrich(g, node, req, r.kb, policy)
-            conforms, report = reference_validate(g, r.kb)
+            conforms, report = reference_validate(g, r.kb.shapes)
             collected: dict = r._runner._collect(report)
             det = decide(req, set(g.objects(node, RDF.type)), r.kb, policy, Report(report, conforms, collected),
                          derived)

@@ -27,11 +27,11 @@ STAGES = ("check", "lift", "enrich", "validate", "decide", "json")
 def measure(lines: list[bytes]) -> dict[str, float]:
     """Seconds of CPU per stage over `lines` (JSON request texts)."""
     import reasoner
-    from reasoner.check import parse_request_text
-    from reasoner.decide import decide
-    from reasoner.enrich import enrich
-    from reasoner.kb import TYPE
-    from reasoner.lift import lift
+    from reasoner.flow.check import parse_request_text
+    from reasoner.flow.decide import decide
+    from reasoner.flow.enrich import enrich
+    from reasoner.policy.kb import TYPE
+    from reasoner.flow.lift import lift
 
     r = reasoner.default_reasoner()
     spent = dict.fromkeys(STAGES, 0.0)
@@ -61,7 +61,7 @@ def start_up() -> dict[str, float]:
     clock = time.perf_counter
     t0 = clock()
     import reasoner
-    from reasoner.kb import load
+    from reasoner.policy.kb import load
 
     t1 = clock()
     kb = load()
@@ -80,7 +80,7 @@ def start_up() -> dict[str, float]:
 
 def schema_check(requests: list[dict]) -> tuple[float, float]:
     """CPU ms a valid request: the compiled gate alone, and jsonschema alone."""
-    from reasoner.check import _validator, schema_accepts
+    from reasoner.flow.check import _validator, schema_accepts
 
     validator = _validator()
     t = time.process_time()
@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
     gate, full = schema_check([json.loads(line) for line in lines[300:800]])
     print(f"\nJSON Schema on a valid request: fast gate {gate:.3f} ms, jsonschema {full:.3f} ms "
           f"({full / gate:.0f} times)")
-    from reasoner.smallstore import _literal
+    from reasoner.shacl.datagraph import _literal
 
     info = _literal.cache_info()
     print(f"\nliteral cache: {info.hits / max(1, info.hits + info.misses):.0%} hits "

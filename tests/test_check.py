@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoner.check import InvalidRequest, check_request, parse_request_text, request_schema
+from reasoner.flow.check import InvalidRequest, check_request, parse_request_text, request_schema
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BASE_FILE = EXAMPLES / "approve-initial-ph-negative-consolidation-commercial.json"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reasoner.check import InvalidRequest, _validator, check_request, schema_accepts
+from reasoner.flow.check import InvalidRequest, _validator, check_request, schema_accepts
 
 sys.path.insert(0, str(Path(__file__).parent))
 from requestgen import requests  # noqa: E402

@@ -17,8 +17,8 @@ from rdflib import Graph
 from rdflib.namespace import DCTERMS, SH
 
 import reasoner
-from reasoner import dosing
-from reasoner.kb import BX, KB
+from reasoner.dosing import tables as dosing
+from reasoner.policy.kb import BX, KB
 
 TESTS = Path(__file__).resolve().parent
 SHAPES = TESTS.parent / "shapes" / "dosing.ttl"

@@ -28,7 +28,7 @@ from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import JSON, POST, SPARQLWrapper
 from typer.testing import CliRunner
 
-from reasoner import store as st
+from reasoner.sparql import store as st
 from reasoner.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

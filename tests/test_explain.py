@@ -25,8 +25,8 @@ def reasoner_():
 
 
 def _both_ways(r, request):
-    from reasoner.explain import Explainer
-    from reasoner.kb import TYPE
+    from reasoner.flow.explain import Explainer
+    from reasoner.policy.kb import TYPE
 
     ev = r.evaluate_full(request)
     report = r.shape_report(ev.request_graph)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from rdflib.compare import isomorphic
 
-from reasoner.check import check_request
-from reasoner.lift import lift, lift_jsonld
+from reasoner.flow.check import check_request
+from reasoner.flow.lift import lift, lift_jsonld
 from requestgen import requests
 from test_properties import LOCAL, valid_requests
 
@@ -57,7 +57,7 @@ def test_blank_node_labels_differ_between_forked_workers():
     import multiprocessing
     import os
 
-    from reasoner.smallstore import blank
+    from reasoner.shacl.datagraph import blank
 
     if not hasattr(os, "fork"):
         pytest.skip("no fork here")
@@ -75,6 +75,6 @@ def test_blank_node_labels_differ_between_forked_workers():
 
 def _first_blank(queue) -> None:
     """A forked child's first blank node (each child starts from the parent's counter)."""
-    from reasoner.smallstore import blank
+    from reasoner.shacl.datagraph import blank
 
     queue.put(str(blank()))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from authoring_util import PREFIXES, VERSIONS, make_version
 
 from reasoner.cli import app
-from reasoner.lint import lint, lint_manifests
+from reasoner.authoring.lint import lint, lint_manifests
 
 MISTAKES = """
 # a shape that targets requests but no criterion uses; an undeclared property; another's number

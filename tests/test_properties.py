@@ -404,7 +404,7 @@ def test_strategies_invalid_requests_break_exactly_one_field(contract_check, cas
 @given(st.dates(date(1900, 1, 1), date(2100, 12, 31)), st.dates(date(1900, 1, 1), date(2100, 12, 31)))
 def test_whole_months_is_relativedelta(start, end):
     """enrich.whole_months counts as dateutil's relativedelta does (month ends and leap days included)."""
-    from reasoner.enrich import whole_months
+    from reasoner.flow.enrich import whole_months
 
     r = relativedelta(end, start)
     assert whole_months(start, end) == r.years * 12 + r.months
@@ -416,6 +416,6 @@ def test_whole_months_is_relativedelta(start, end):
     ("2024-03-30", "2024-04-29", 0), ("2024-05-15", "2024-05-15", 0), ("2024-05-15", "2024-05-14", 0),
 ])
 def test_whole_months_month_ends(start, end, months):
-    from reasoner.enrich import whole_months
+    from reasoner.flow.enrich import whole_months
 
     assert whole_months(date.fromisoformat(start), date.fromisoformat(end)) == months

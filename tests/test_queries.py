@@ -20,7 +20,7 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, RDFS, SKOS
 from typer.testing import CliRunner
 
-from reasoner import store as st
+from reasoner.sparql import store as st
 from reasoner.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

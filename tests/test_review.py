@@ -14,10 +14,10 @@ from authoring_util import CASES, POLICY_TEXT
 
 import reasoner
 from reasoner.cli import app
-from reasoner.coverage import coverage_rows, evaluate_cases
-from reasoner.outline import criteria_items, parse_outline
-from reasoner.review import DIFFERS, NO_LINE, NO_SHAPE, RENUMBERED, render
-from reasoner.witness import all_pathways
+from reasoner.authoring.coverage import coverage_rows, evaluate_cases
+from reasoner.authoring.outline import criteria_items, parse_outline
+from reasoner.authoring.review import DIFFERS, NO_LINE, NO_SHAPE, RENUMBERED, render
+from reasoner.authoring.witness import all_pathways
 
 pytestmark = pytest.mark.skipif(not POLICY_TEXT.is_file(), reason="the shared policy text is not beside the checkout")
 

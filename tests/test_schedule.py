@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 import reasoner
 from reasoner.cli import app
-from reasoner.kb import BX
+from reasoner.policy.kb import BX
 
 TOL = 0.01
 
@@ -341,7 +341,7 @@ def test_section_v_rows_by_oxigraph_equal_rdflib(name):
 
     import reasoner
     from rdflib import Literal
-    from reasoner.dosing import _rows, query
+    from reasoner.dosing.tables import _rows, query
 
     def value(term):
         if not isinstance(term, Literal):

@@ -8,7 +8,7 @@ from rdflib import Graph
 from rdflib.namespace import DCTERMS, SH
 
 import reasoner
-from reasoner.kb import BX
+from reasoner.policy.kb import BX
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from reasoner.batch import Format, run_batch  # noqa: E402
+from reasoner.pipelines.batch import Format, run_batch  # noqa: E402
 from requestgen import requests  # noqa: E402
 
 N = 300
@@ -21,7 +21,7 @@ BAD = ["{not json", json.dumps({"id": "spark-bad", "request_type": "initial"})]
 
 @pytest.fixture(scope="module")
 def spark():
-    from reasoner.spark import local_session
+    from reasoner.pipelines.spark import local_session
 
     session = local_session(2)
     yield session
@@ -48,7 +48,7 @@ def local_rows(source, tmp_path_factory) -> list[dict]:
 
 
 def test_determinations_dataframe_matches_batch(spark, source, local_rows):
-    from reasoner.spark import determinations
+    from reasoner.pipelines.spark import determinations
 
     df = spark.createDataFrame([(line,) for line in source.read_text().splitlines()], "request string")
     out = determinations(df.repartition(4)).collect()
@@ -67,7 +67,7 @@ def test_determinations_dataframe_matches_batch(spark, source, local_rows):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_batch_spark_writes_the_same_rows(spark, source, tmp_path, local_rows, fmt):
-    from reasoner.spark import run_batch_spark
+    from reasoner.pipelines.spark import run_batch_spark
 
     out = tmp_path / f"out.{fmt}"
     summary = run_batch_spark(source, out, Format(fmt), spark=spark)
@@ -81,7 +81,7 @@ def test_batch_spark_writes_the_same_rows(spark, source, tmp_path, local_rows, f
 
 
 def test_batch_spark_resume_skips_what_is_done(spark, source, tmp_path, local_rows):
-    from reasoner.spark import run_batch_spark
+    from reasoner.pipelines.spark import run_batch_spark
 
     out = tmp_path / "out.jsonl"
     lines = [json.dumps(r, ensure_ascii=False) for r in local_rows]

@@ -17,7 +17,7 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import PROV, RDF, SH
 from typer.testing import CliRunner
 
-from reasoner import store as st
+from reasoner.sparql import store as st
 from reasoner.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,9 +16,9 @@ from authoring_util import CASES, VERSIONS, make_version
 
 import reasoner
 from reasoner.cli import app
-from reasoner.diff import diff, impact, load_requests
-from reasoner.kb import SHP
-from reasoner.versions import VersionError, graphs, list_versions, resolve
+from reasoner.authoring.diff import diff, impact, load_requests
+from reasoner.policy.kb import SHP
+from reasoner.policy.versions import VersionError, graphs, list_versions, resolve
 
 runner = CliRunner()
 
@@ -177,8 +177,8 @@ def test_cli_diff_and_impact(tmp_path):
 
 def test_impact_reads_past_requests_from_the_sparql_store(tmp_path):
     pytest.importorskip("pyoxigraph")
-    from reasoner import store
-    from reasoner.check import check_request
+    from reasoner.sparql import store
+    from reasoner.flow.check import check_request
 
     engine = reasoner.default_reasoner()
     names = ["IA5a-dose-28-weight-45kg-fixed-dose-approve.json", "IA4ciii-adult-pomp-approve.json",

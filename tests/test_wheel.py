@@ -48,8 +48,9 @@ def test_wheel_carries_the_knowledge(wheel):
         assert files, f"no {pattern} in {folder}/"
         for path in files:
             assert f"reasoner/{folder}/{path.name}" in names
-    for name in ("reasoner/__init__.py", "reasoner/cli.py", "reasoner/check.py", "reasoner/provenance.py",
-                 "reasoner/context.jsonld", "reasoner/request-v1.schema.json"):
+    for name in ("reasoner/__init__.py", "reasoner/cli/__init__.py", "reasoner/flow/check.py",
+                 "reasoner/flow/provenance.py", "reasoner/shacl/components/logical.py",
+                 "reasoner/contract/context.jsonld", "reasoner/contract/request-v1.schema.json"):
         assert name in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "blincyto = reasoner.cli:app" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from authoring_util import make_version
 
 import reasoner
-from reasoner.check import check_request
+from reasoner.flow.check import check_request
 from reasoner.cli import app
-from reasoner.outcomes import subtree
-from reasoner.space import ABSENT, RequestSpace
-from reasoner.witness import all_pathways, find_witnesses
+from reasoner.authoring.outcomes import subtree
+from reasoner.authoring.space import ABSENT, RequestSpace
+from reasoner.authoring.witness import all_pathways, find_witnesses
 
 WHEN = date(2026, 6, 1)
 

@@ -1,0 +1,52 @@
+"""Every criterion's three-valued status for one request: what coverage, witnesses and impact compare.
+
+The determination lists only what failed; an author reviewing a change also needs what held. This
+re-reads the same per-shape results through the explainer, for every criterion of the request's
+root and every pathway under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rdflib import RDF
+
+from reasoner.flow.engine import Reasoner
+from reasoner.flow.explain import Explainer, Truth
+from reasoner.policy.kb import Criterion, KnowledgeBase
+
+
+@dataclass
+class Outcome:
+    """A request's determination, with each criterion's status and each pathway's."""
+
+    determination: dict[str, Any]
+    root: Criterion
+    status: dict[str, Truth]  # criterion number -> own condition (shaped) or whole truth (others)
+    pathways: dict[str, Truth]  # pathway number -> truth with its branch selected
+    explainer: Explainer
+
+    @property
+    def decision(self) -> str:
+        return str(self.determination["decision"])
+
+
+def subtree(kb: KnowledgeBase, c: Criterion) -> list[Criterion]:
+    """`c` and every criterion below it, in the policy's order."""
+    out = [c]
+    for child in c.children:
+        out.extend(subtree(kb, kb.criteria[child]))
+    return out
+
+
+def outcome(reasoner: Reasoner, request: dict[str, Any]) -> Outcome:
+    """Evaluate `request` (raises InvalidRequest) and read back every criterion's status."""
+    ev = reasoner.evaluate_full(request)
+    kb = reasoner.kb
+    explainer = Explainer(kb, reasoner.shape_report(ev.request_graph))
+    root = kb.root_for(set(ev.request_graph.objects(ev.request_iri, RDF.type)))
+    status = {c.number: (explainer.own(c) if c.shape is not None else explainer.truth(c))
+              for c in subtree(kb, root)}
+    pathways = {p.number: explainer.truth(root, only) for p, only in explainer.pathways(root)}
+    return Outcome(ev.determination, root, status, pathways, explainer)

@@ -1,0 +1,147 @@
+"""The determination as a reviewer reads it: decision, period, pathways, what failed and why."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.text import Text
+
+__all__ = ["DECISION_STYLE", "render_text"]
+
+DECISION_STYLE = {"approve": "bold green", "needs-info": "bold yellow", "refer": "bold cyan", "deny": "bold red"}
+
+
+def _yes_no(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    return "yes" if value else "no"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _derived_lines(derived: dict, request_type: str | None = None) -> list[str]:
+    lines: list[str] = []
+    rest = dict(derived)
+    years, months, group = rest.pop("age_years", None), rest.pop("age_months", None), rest.pop("age_group", None)
+    if years is not None or months is not None:
+        parts = []
+        if years is not None:
+            parts.append(f"{years} years")
+        if months is not None:
+            parts.append(f"({months} months)" if parts else f"{months} months")
+        age = " ".join(parts)
+        lines.append(f"Age at request date: {age}" + (f", {group}" if group else ""))
+    elif group:
+        lines.append(f"Age group: {group}")
+    labels: dict[str, tuple[str, Callable[[Any], str]]] = {
+        "infant_all": ("Infant ALL", _yes_no),
+        "bsa_m2": ("Body-surface area", lambda v: f"{_number(v)} m2"),
+        "weight_band": ("Weight band", str),
+        "daily_dose_mcg": ("Daily dose used", lambda v: f"{_number(v)} mcg/day"),
+        "dose_increase": ("Dose increase", _yes_no),
+        "agents": ("Other agents", lambda v: ", ".join(v) if v else "none"),
+        "regimens": ("Regimens recognised", lambda v: ", ".join(v) if v else "none"),
+    }
+    for key, (label, show) in labels.items():
+        if key in rest:
+            value = rest.pop(key)
+            if key == "dose_increase" and value is None and request_type != "continuation":
+                continue  # only a continued-therapy request can be a dose increase
+            if value is None and key not in ("infant_all", "dose_increase"):
+                lines.append(f"{label}: unknown")
+            else:
+                lines.append(f"{label}: {show(value)}")
+    for key, value in rest.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else ("unknown" if value is None else value)
+        lines.append(f"{key.replace('_', ' ').capitalize()}: {shown}")
+    return lines
+
+
+def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda number: None) -> Text:
+    """What a reviewer reads: decision, period, pathways, what failed and why, referral, warnings."""
+    out = Text()
+
+    def line(text: str = "", style: str | None = None) -> None:
+        out.append(text, style=style)
+        out.append("\n")
+
+    def heading(text: str) -> None:
+        line()
+        line(text, "bold")
+
+    version = f" (version {det['policy_version']})" if det.get("policy_version") else ""
+    line(f"Request {det.get('id', '')}: {det.get('request_type', 'request')} request, "
+         f"policy {det.get('policy', '')}{version}")
+    decision = str(det.get("decision", ""))
+    out.append("Decision: ")
+    out.append(decision.upper(), style=DECISION_STYLE.get(decision))
+    out.append("\n")
+    months = det.get("approval_months")
+    line(f"Approval period: {months} months" if months else "Approval period: none")
+
+    pathways = det.get("pathways") or []
+    if pathways:
+        heading("Pathway met:" if len(pathways) == 1 else "Pathways met:")
+        for number in pathways:
+            line(f"  {number}")
+            sentence = policy_text(number)
+            if sentence:
+                line(f"    Policy: \"{sentence}\"")
+
+    failed = det.get("failed") or []
+    if failed:
+        heading("Criteria not met or missing:")
+        for item in failed:
+            number = item.get("criterion", "")
+            kind = item.get("kind", "")
+            out.append(f"  {number} ")
+            out.append(f"[{kind}]", style="red" if kind == "not-met" else "yellow")
+            out.append(f" {item.get('message', '')}\n")
+            sentence = item.get("policy_text") or policy_text(number)
+            if sentence:
+                line(f"    Policy: \"{sentence}\"")
+            needs = item.get("needs") or []
+            if needs:
+                line(f"    Needed: {', '.join(needs)}")
+            elif kind == "missing":
+                line("    Needed: the facts this criterion is about (see the message)")
+
+    closest = det.get("closest") or []
+    if closest:
+        heading("Closest pathway:" if len(closest) == 1 else "Closest pathways:")
+        for item in closest:
+            not_met = ", ".join(item.get("not_met") or []) or "none"
+            missing = ", ".join(item.get("missing") or []) or "none"
+            line(f"  {item.get('pathway', '')}: not met: {not_met}; missing: {missing}")
+            sentence = policy_text(item.get("pathway", ""))
+            if sentence:
+                line(f"    Policy: \"{sentence}\"")
+
+    referral = det.get("referral")
+    if referral:
+        heading("Referral:")
+        target = referral.get("policy", "")
+        section = referral.get("section")
+        line(f"  Refer to {target}" + (f" (section {section})" if section else ""))
+        if referral.get("reason"):
+            line(f"  Reason: {referral['reason']}")
+
+    warnings = det.get("warnings") or []
+    if warnings:
+        heading("Warnings:")
+        for warning in warnings:
+            code = f" [{warning['code']}]" if warning.get("code") else ""
+            line(f"  - {warning.get('message', '')}{code}")
+
+    derived = det.get("derived") or {}
+    if derived:
+        heading("Derived facts:")
+        for text in _derived_lines(derived, det.get("request_type")):
+            line(f"  {text}")
+    return out
+
+

@@ -1,0 +1,182 @@
+"""Commands for pharmacy and claims reviewers: the Section V plan of a request, and units on a claim.
+
+    blincyto schedule REQUEST [--format text|json]
+    blincyto units REQUEST [--units-billed N] [--cycle C] [--format text|json]
+
+REQUEST is a contract v1 JSON file, or - for standard input. Exit status 0 with a plan (also when
+facts it needs are missing: the output says which), 2 on invalid input with
+`error: <field>: <reason>` on standard error, as `blincyto check`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+EXIT_INVALID = 2
+_MIN_WIDTH = 120  # a piped table keeps its columns
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "?"
+    if isinstance(x, float):
+        return f"{x:.2f}".rstrip("0").rstrip(".")
+    return str(x)
+
+
+def _console() -> Console:
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal or console.width < _MIN_WIDTH:
+        console = Console(file=sys.stdout, highlight=False, width=max(console.width, _MIN_WIDTH))
+    return console
+
+
+def _load(request: str) -> dict[str, Any]:
+    from reasoner.flow.check import WHOLE_REQUEST, parse_request_text
+
+    try:
+        data = sys.stdin.buffer.read() if request == "-" else open(request, "rb").read()
+    except OSError as exc:
+        raise _fail(WHOLE_REQUEST, f"cannot read {request}: {exc.strerror or exc}") from None
+    return _guard(lambda: parse_request_text(data))
+
+
+def _fail(field: str, reason: str) -> typer.Exit:
+    sys.stderr.write(f"error: {field}: {reason}\n")
+    return typer.Exit(code=EXIT_INVALID)
+
+
+def _guard(call: Callable[[], Any]) -> Any:
+    from reasoner.flow.check import InvalidRequest
+
+    try:
+        return call()
+    except InvalidRequest as exc:
+        raise _fail(exc.field, exc.reason) from None
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _segment_cells(segment: dict[str, Any]) -> tuple[str, str, str]:
+    days = f"{segment['first_day']}-{segment['last_day']}"
+    if segment["kind"] != "dose":
+        return days, f"treatment-free ({segment['treatment_free_days']} days)", "-"
+    label = f"{_num(segment['label_dose'])} {segment['label_unit']}" + (" (step-up)" if segment["step_up"] else "")
+    mcg = _num(segment["mcg_per_day"]) + (" (max)" if segment["capped"] else "")
+    return days, label, mcg
+
+
+def render_plan(plan: dict[str, Any]) -> list[Any]:
+    """Header lines, the cycle table and the rules, ready for a rich Console."""
+    code = (plan.get("billing") or {}).get("code", "billing")
+    head = Text()
+    version = f" (version {plan['policy_version']})" if plan.get("policy_version") else ""
+    head.append(f"Request {plan['id']}: Section V dosing schedule, policy {plan['policy']}{version}\n", style="bold")
+    ind = plan.get("indication")
+    if ind:
+        head.append(f"Indication: {ind['label']}\n  {ind['treatment_course']}\n")
+        if ind["also_fits"]:
+            head.append(f"  Also fits: {'; '.join(ind['also_fits'])} (the row above takes precedence)\n")
+    band = plan.get("weight_band")
+    weight = f"{_num(plan['weight_kg'])} kg" if plan.get("weight_kg") is not None else "weight unknown"
+    head.append(f"Weight: {weight}" + (f", band {band['label']}" if band else ""))
+    head.append(f"; body-surface area: {_num(plan['bsa_m2'])} m2\n" if plan.get("bsa_m2") is not None
+                else "; body-surface area unknown\n")
+    if plan.get("maximum_daily_dose_mcg") is not None:
+        head.append(f"Maximum dose: {_num(plan['maximum_daily_dose_mcg'])} mcg/day; "
+                    f"at most {plan['maximum_cycles']} cycles (* optional: \"up to\")\n")
+    if plan.get("message"):
+        head.append(plan["message"] + "\n", style="bold yellow")
+    out: list[Any] = [head]
+    if plan["cycles"]:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for name, justify in (("Cycle", "right"), ("Phase", "left"), ("Days", "left"), ("Section V dose", "left"),
+                              ("mcg/day", "right"), ("Cycle mcg", "right"), (f"{code} units", "right"),
+                              ("Vials", "right")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for c in plan["cycles"]:
+            cells = [_segment_cells(s) for s in c["segments"]]
+            table.add_row(f"{c['cycle']}{'*' if c['optional'] else ''}", c["phase"],
+                          "\n".join(x[0] for x in cells), "\n".join(x[1] for x in cells),
+                          "\n".join(x[2] for x in cells), _num(c["total_mcg"]), _num(c["units"]), _num(c["vials"]))
+        out.append(table)
+    tail = Text()
+    course = plan["course_maximum"]
+    if plan["cycles"]:
+        tail.append(f"Whole course (every cycle, optional ones included): {course['cycles']} cycles, "
+                    f"{_num(course['total_mcg'])} mcg, {_num(course['units'])} {code} units, "
+                    f"{_num(course['vials'])} vials\n")
+    if plan.get("billing"):
+        tail.append(f"Units: {plan['billing']['rule']} ({code}: {plan['billing']['description']})\n")
+    if plan.get("vials"):
+        tail.append(f"Vials: {plan['vials']['rule']} ({plan['vials']['product']})\n")
+    out.append(tail)
+    return out
+
+
+def render_units(check: dict[str, Any]) -> Text:
+    out = Text()
+    code = check.get("billing_code") or "billing"
+    out.append(f"Request {check['id']}: {code} units for cycle {check['cycle']}\n", style="bold")
+    within = check["within_allowed"]
+    verdict = "unknown" if within is None else "within Section V" if within else "EXCEEDS Section V"
+    out.append(f"Billed: {check['units_billed']}; allowed: {_num(check['units_allowed'])}; ")
+    out.append(verdict + "\n", style="bold green" if within else "bold red" if within is False else "bold yellow")
+    out.append(check["explanation"] + "\n")
+    return out
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def register(app: typer.Typer) -> None:
+    """Add `schedule` and `units` to the `blincyto` command."""
+
+    @app.command("schedule")
+    def schedule_command(
+        request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
+        format: Annotated[PlanFormat, typer.Option("--format", "-f", help="text (a table for a reviewer) or json")] = PlanFormat.text,
+    ) -> None:
+        """The cycle-by-cycle Section V plan for the request's indication, weight band and BSA, with units and vials."""
+        from reasoner.planning.plan import schedule
+
+        data = _load(request)
+        plan = _guard(lambda: schedule(data))
+        if format is PlanFormat.json:
+            sys.stdout.write(json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
+            return
+        console = _console()
+        for part in render_plan(plan):
+            console.print(part, end="" if isinstance(part, Text) else "\n", soft_wrap=isinstance(part, Text))
+
+    @app.command("units")
+    def units_command(
+        request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
+        units_billed: Annotated[Optional[int], typer.Option("--units-billed", help="billing units on the claim (default: the request's units_billed)")] = None,
+        cycle: Annotated[Optional[int], typer.Option("--cycle", help="the cycle billed (default: the request's regimen.cycle)")] = None,
+        format: Annotated[PlanFormat, typer.Option("--format", "-f", help="text or json")] = PlanFormat.text,
+    ) -> None:
+        """Billing units on a claim for one cycle against what Section V allows for this patient."""
+        from reasoner.planning.plan import check_units
+
+        data = _load(request)
+        check = _guard(lambda: check_units(data, units_billed, cycle))
+        if format is PlanFormat.json:
+            sys.stdout.write(json.dumps(check, indent=2, ensure_ascii=False) + "\n")
+        else:
+            _console().print(render_units(check), end="", soft_wrap=True)

@@ -1,0 +1,217 @@
+"""Commands for informatics teams: `store init`, `store info`, `query` and `serve` (see reasoner/store.py).
+
+    blincyto store init DIR|URL              load the ontology, policy version and shapes graphs
+    blincyto store info DIR                  graphs and triple counts
+    blincyto query QUERY [--store DIR|URL] [--format table|csv|json|tsv|xml] [--bind VAR=TERM ...]
+    blincyto query --list                    the saved queries and the question each answers
+    blincyto serve DIR [--host 127.0.0.1] [--port 7878] [--timeout 30] [--workers 2]
+
+QUERY is a saved query's name (queries/NAME.rq), a .rq file, or the query text. Without --store
+it runs on the bundled knowledge base. Errors go to standard error with exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+EXIT_ERROR = 1
+
+
+class ResultFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    tsv = "tsv"
+    xml = "xml"
+
+
+def _error(message: str) -> typer.Exit:
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code=EXIT_ERROR)
+
+
+def _parse_bindings(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, term = item.partition("=")
+        if not sep or not name.strip() or not term.strip():
+            raise _error(f"--bind: expected VAR=TERM, got {item!r}")
+        out[name.strip().lstrip("?$")] = term.strip()
+    return out
+
+
+def _compact(value: str) -> str:
+    from reasoner.sparql.store import PREFIXES
+
+    for prefix, iri in PREFIXES.items():
+        if value.startswith(iri) and len(value) > len(iri):
+            return f"{prefix}:{value[len(iri):]}"
+    return value
+
+
+def _cell(term: Any) -> str:
+    import pyoxigraph as ox
+
+    if term is None:
+        return ""
+    if isinstance(term, ox.NamedNode):
+        return _compact(term.value)
+    if isinstance(term, ox.BlankNode):
+        return f"_:{term.value}"
+    if isinstance(term, ox.Literal):
+        return term.value
+    return str(term)
+
+
+def _print_table(results: Any) -> None:
+    import pyoxigraph as ox
+    from rich.console import Console
+    from rich.table import Table
+
+    # On a terminal the table fits its width; piped or redirected, rows are not wrapped.
+    width = None if sys.stdout.isatty() else 100_000
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
+    if isinstance(results, ox.QueryBoolean):
+        console.print("true" if bool(results) else "false")
+        return
+    names = [v.value for v in results.variables]
+    table = Table(show_lines=False, header_style="bold")
+    for name in names:
+        table.add_column(name, overflow="fold")
+    count = 0
+    for solution in results:
+        table.add_row(*[_cell(solution[name]) for name in names])
+        count += 1
+    console.print(table)
+    console.print(f"{count} row{'s' if count != 1 else ''}")
+
+
+def _write(results: Any, fmt: ResultFormat) -> None:
+    import pyoxigraph as ox
+
+    if isinstance(results, (ox.QuerySolutions, ox.QueryBoolean)):
+        if fmt is ResultFormat.table:
+            _print_table(results)
+            return
+        formats = {ResultFormat.csv: ox.QueryResultsFormat.CSV, ResultFormat.json: ox.QueryResultsFormat.JSON,
+                   ResultFormat.tsv: ox.QueryResultsFormat.TSV, ResultFormat.xml: ox.QueryResultsFormat.XML}
+        data = results.serialize(format=formats[fmt])
+    else:  # CONSTRUCT / DESCRIBE: triples, as Turtle (N-Triples for csv/tsv, JSON-LD for json)
+        rdf = {ResultFormat.json: ox.RdfFormat.JSON_LD, ResultFormat.xml: ox.RdfFormat.RDF_XML,
+               ResultFormat.csv: ox.RdfFormat.N_TRIPLES, ResultFormat.tsv: ox.RdfFormat.N_TRIPLES}
+        from reasoner.sparql.store import PREFIXES
+
+        rdf_format = rdf.get(fmt, ox.RdfFormat.TURTLE)
+        kwargs = {"prefixes": PREFIXES} if rdf_format is ox.RdfFormat.TURTLE else {}
+        data = ox.serialize(list(results), format=rdf_format, **kwargs) or b""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is not None:
+        sys.stdout.flush()
+        out.write(data)
+        if not data.endswith(b"\n"):
+            out.write(b"\n")
+        out.flush()
+    else:
+        text = data.decode("utf-8")
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `store init`, `store info`, `query` and `serve` to the `blincyto` command line."""
+    store_app = typer.Typer(help="The SPARQL store of the policy and of every determination.",
+                            no_args_is_help=True)
+    app.add_typer(store_app, name="store")
+
+    @store_app.command("init")
+    def store_init(
+        target: Annotated[str, typer.Argument(metavar="DIR|URL", help="store directory (created if new), or a SPARQL 1.1 Update endpoint URL")],
+    ) -> None:
+        """Load the ontology, the policy version and the shapes as named graphs (determinations are kept)."""
+        from reasoner.sparql.store import StoreError, open_store
+
+        try:
+            with open_store(target) as store:
+                names = store.init_kb()
+        except StoreError as exc:
+            raise _error(str(exc)) from None
+        for role in ("ontology", "policy", "shapes", "store"):
+            sys.stdout.write(f"{role:9} <{names[role]}>\n")
+
+    @store_app.command("info")
+    def store_info(
+        target: Annotated[Path, typer.Argument(metavar="DIR", help="store directory")],
+    ) -> None:
+        """List the store's graphs with their triple counts, and how many determinations it holds."""
+        from reasoner.sparql.store import StoreError, query_local, store_summary
+
+        if not target.is_dir():
+            raise _error(f"no store at {target}")
+        try:
+            rows = list(store_summary(target))
+            count = query_local(target, "PREFIX bx: <https://w3id.org/blincyto-pa/ontology#> "
+                                        "SELECT (COUNT(DISTINCT ?d) AS ?n) { ?d a bx:Determination }")
+            n = next(iter(count))["n"].value
+        except (StoreError, OSError) as exc:
+            raise _error(str(exc)) from None
+        determination_graphs = [g for g, _ in rows if g.startswith("urn:blincyto:determination:")]
+        for graph, triples in rows:
+            if not graph.startswith("urn:blincyto:determination:"):
+                sys.stdout.write(f"{triples:8} <{graph}>\n")
+        sys.stdout.write(f"{sum(t for g, t in rows if g in determination_graphs):8} in "
+                         f"{len(determination_graphs)} determination graphs ({n} determinations)\n")
+
+    @app.command("query")
+    def query(
+        query_arg: Annotated[Optional[str], typer.Argument(metavar="QUERY", help="saved query name, .rq file, or SPARQL text")] = None,
+        store: Annotated[Optional[str], typer.Option("--store", help="store directory, or a SPARQL query endpoint URL; default: the bundled knowledge base")] = None,
+        format: Annotated[ResultFormat, typer.Option("--format", "-f", help="table, or a SPARQL 1.1 results format")] = ResultFormat.table,
+        bind: Annotated[Optional[list[str]], typer.Option("--bind", "-b", metavar="VAR=TERM", help="fix a variable (trailing VALUES), e.g. indication=kb:indication-mrd-positive")] = None,
+        list_: Annotated[bool, typer.Option("--list", help="list the saved queries and their questions")] = False,
+    ) -> None:
+        """Ask a SPARQL question of the policy and of past determinations."""
+        from reasoner.sparql.store import (StoreError, is_url, query_endpoint, query_local, query_question,
+                                    resolve_query, saved_queries, with_bindings, with_prefixes)
+
+        if list_:
+            for name, path in saved_queries().items():
+                sys.stdout.write(f"{name}\n    {query_question(path)}\n")
+            return
+        if query_arg is None:
+            raise _error("QUERY is required (a saved query name, a .rq file or SPARQL text); see --list")
+        try:
+            text = with_bindings(with_prefixes(resolve_query(query_arg)), _parse_bindings(bind or []))
+            if store is not None and is_url(store):
+                results = query_endpoint(store, text)
+            else:
+                results = query_local(store, text)
+            _write(results, format)
+        except StoreError as exc:
+            raise _error(str(exc)) from None
+
+    @app.command("serve")
+    def serve(
+        target: Annotated[Path, typer.Argument(metavar="DIR", help="store directory")],
+        host: Annotated[str, typer.Option("--host", help="address to bind; loopback unless you mean otherwise")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port)")] = 7878,
+        timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="query time limit in seconds")] = 30.0,
+        workers: Annotated[int, typer.Option("--workers", min=1, help="queries answered at once (one process each)")] = 2,
+    ) -> None:
+        """A read-only SPARQL 1.1 Protocol endpoint over the store at /query; UPDATE is refused (403)."""
+        from reasoner.sparql.endpoint import serve as run_server
+
+        if not target.is_dir() or not any(target.iterdir()):
+            raise _error(f"no store at {target} (create one with: blincyto store init {target})")
+
+        def ready(url: str) -> None:
+            sys.stderr.write(f"SPARQL endpoint: {url} (read-only, {timeout:g} s per query; Ctrl-C stops it)\n")
+            sys.stderr.flush()
+
+        try:
+            run_server(target, host, port, timeout, workers, ready=ready)
+        except OSError as exc:
+            raise _error(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None

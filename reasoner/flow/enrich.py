@@ -1,0 +1,248 @@
+"""Enrich: the facts the policy needs but the request does not state, computed once and kept as triples.
+
+Calendar arithmetic (whole months and years, as dateutil's relativedelta counts them), the Mosteller
+body-surface area and unit conversion are generic; every threshold that belongs to the policy
+(age groups, weight bands, the infant cut-off, the label-change window) and every name (drugs,
+brands, regimens, specialties, conditions) is read from the knowledge base.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from rdflib import Graph, URIRef
+from rdflib.term import Node
+
+from reasoner.dosing.facts import enrich_dosing
+from reasoner.policy.kb import BX, TYPE, KnowledgeBase, PolicyInfo
+from reasoner.shacl.datagraph import SmallGraph, literal
+from reasoner.shacl.datagraph import decimal as _decimal
+
+@dataclass
+class Derived:
+    """The derived facts, also returned in the determination's `derived` block."""
+
+    age_months: int
+    age_years: int
+    age_group: str | None = None
+    infant_all: bool | None = None
+    bsa_m2: float | None = None
+    weight_band: str | None = None
+    daily_dose_mcg: float | None = None
+    dose_increase: bool | None = None
+    agents: list[str] = field(default_factory=list)
+    regimens: list[str] = field(default_factory=list)
+    unknown_agents: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "age_months": self.age_months,
+            "age_years": self.age_years,
+            "age_group": self.age_group,
+            "infant_all": self.infant_all,
+            "bsa_m2": None if self.bsa_m2 is None else round(self.bsa_m2, 4),
+            "weight_band": self.weight_band,
+            "daily_dose_mcg": None if self.daily_dose_mcg is None else round(self.daily_dose_mcg, 3),
+            "dose_increase": self.dose_increase,
+            "agents": self.agents,
+            "regimens": self.regimens,
+        }
+
+
+def whole_months(start: date, end: date) -> int:
+    """Whole calendar months from `start` to `end`, exactly as relativedelta(end, start) counts them:
+    a month is whole once its day is reached, or the month's last day when it is shorter (Jan 31 ->
+    the end of February is one month). tests/test_properties.py compares the two on any pair of dates."""
+    if end < start:
+        delta = relativedelta(end, start)
+        return delta.years * 12 + delta.months
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if end.day < min(start.day, calendar.monthrange(end.year, end.month)[1]):
+        months -= 1
+    return months
+
+
+@lru_cache(maxsize=4096)
+def _months_before(day: date, months: int) -> date:
+    return day - relativedelta(months=months)
+
+
+def mosteller(height_cm: float, weight_kg: float) -> float:
+    return math.sqrt(height_cm * weight_kg / 3600.0)
+
+
+def enrich(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo) -> Derived:
+    """Write the derived facts into `g` (the request graph) and return them."""
+    g.add((node, TYPE, BX.PriorAuthorizationRequest))
+    request_date = date.fromisoformat(request["request_date"])
+    member = request["member"]
+    m = g.value(node, BX.member)
+
+    derived = _age(g, m, member, request_date, kb)
+    _body(g, m, member, derived, kb)
+    _diagnosis(g, node, request.get("diagnosis", {}), request_date, member, derived, kb)
+    _prescriber(g, node, request.get("prescriber", {}), kb)
+    _regimen(g, node, request.get("regimen"), derived, kb, policy)
+    _doses(g, node, request, derived, kb)
+    _label_changes(g, node, request_date, kb, policy)
+    enrich_dosing(g, node, request, kb, policy, derived.bsa_m2, derived.daily_dose_mcg)  # Section V: the request against the label
+    _types(g, kb)
+    return derived
+
+
+def _age(g: Graph, m: Node, member: dict, request_date: date, kb: KnowledgeBase) -> Derived:
+    birth = date.fromisoformat(member["birth_date"])
+    months = whole_months(birth, request_date)
+    derived = Derived(age_months=months, age_years=months // 12)
+    g.add((m, BX.ageInMonths, literal(months)))
+    g.add((m, BX.ageInYears, literal(derived.age_years)))
+    for band in kb.age_groups:
+        if band.contains(derived.age_years):
+            g.add((m, BX.ageGroup, band.iri))
+            derived.age_group = band.notation
+    return derived
+
+
+def _body(g: Graph, m: Node, member: dict, derived: Derived, kb: KnowledgeBase) -> None:
+    if member.get("bsa_m2") is not None:
+        derived.bsa_m2 = float(member["bsa_m2"])
+    elif member.get("weight_kg") is not None and member.get("height_cm") is not None:
+        derived.bsa_m2 = mosteller(float(member["height_cm"]), float(member["weight_kg"]))
+    if derived.bsa_m2 is not None:
+        g.add((m, BX.bodySurfaceArea, _decimal(derived.bsa_m2)))
+    if member.get("weight_kg") is not None:
+        for band in kb.weight_bands:
+            if band.contains(float(member["weight_kg"])):
+                g.add((m, BX.weightBand, band.iri))
+                derived.weight_band = band.notation
+
+
+def _diagnosis(g: Graph, node: URIRef, diagnosis: dict, request_date: date, member: dict,
+               derived: Derived, kb: KnowledgeBase) -> None:
+    d = g.value(node, BX.diagnosis)
+    if d is None:
+        return
+    condition = kb.labels["condition"].get(str(diagnosis.get("condition", "")).strip().casefold())
+    if condition is not None:
+        g.add((d, BX.condition, condition))
+    # Reading 4: infant ALL = diagnosed before the KB's cut-off age; without a diagnosis date it is
+    # still known while the member is younger than the cut-off.
+    if diagnosis.get("diagnosis_date"):
+        at_dx = whole_months(date.fromisoformat(member["birth_date"]), date.fromisoformat(diagnosis["diagnosis_date"]))
+        g.add((d, BX.ageAtDiagnosisMonths, literal(at_dx)))
+        derived.infant_all = at_dx < kb.infant_before_months
+    elif derived.age_months < kb.infant_before_months:
+        derived.infant_all = True
+    if derived.infant_all is not None:
+        g.add((d, BX.infantALL, literal(derived.infant_all)))
+
+
+def _prescriber(g: Graph, node: URIRef, prescriber: dict, kb: KnowledgeBase) -> None:
+    p = g.value(node, BX.prescriber)
+    if p is None:
+        return
+    specialties = kb.labels["specialty"]
+    own = specialties.get(str(prescriber.get("specialty", "")).strip().casefold())
+    if own is not None:
+        g.add((p, BX.specialty, own))
+    for name in prescriber.get("consulting_specialties") or []:
+        consultant = specialties.get(name.strip().casefold())
+        if consultant is not None:
+            g.add((p, BX.consultingSpecialty, consultant))
+
+
+def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb: KnowledgeBase,
+             policy: PolicyInfo) -> None:
+    r = g.value(node, BX.regimen)
+    if r is None or regimen is None or regimen.get("with") is None:
+        return
+    agents: set[URIRef] = set()
+    regimens: set[URIRef] = set()
+    unknown: list[str] = []
+    for name in regimen["with"]:
+        found = kb.labels["agent"].get(name.strip().casefold())
+        if found is None:
+            unknown.append(name)
+        elif BX.NamedRegimen in kb.types.get(found, ()):
+            regimens.add(found)
+        else:
+            agents.add(found)
+    # A named regimen counts by its components (its own, or those of the regimen it is a variant of).
+    for reg in list(regimens):
+        lineage = (reg, *kb.regimen_broader.get(reg, ()))
+        regimens.update(lineage)
+        for r_ in lineage:
+            agents.update(kb.regimen_components.get(r_, ()))
+    # A regimen given as components is recognised when all of them are present (an alternative
+    # component is present when any of its agents is).
+    for reg, needed in kb.regimen_recognised_by.items():
+        if all(c in agents or kb.alternatives.get(c, frozenset()) & agents for c in needed):
+            regimens.add(reg)
+            regimens.update(kb.regimen_broader.get(reg, ()))
+
+    for a in agents:
+        g.add((r, BX.withAgent, a))
+    for reg in regimens:
+        g.add((r, BX.withRegimen, reg))
+    for name in unknown:
+        g.add((r, BX.unknownAgentName, literal(name)))
+    others = {a for a in agents if a != policy.covered_drug}
+    # Alternatives stand for one agent: do not count an alternative next to one of its own agents.
+    others = {a for a in others if not (kb.alternatives.get(a, frozenset()) & others)}
+    g.add((r, BX.otherAgentCount, literal(len(others) + len(set(n.casefold() for n in unknown)))))
+    derived.agents = sorted(kb.name_of(a) for a in agents)
+    derived.regimens = sorted(kb.name_of(x) for x in regimens)
+    derived.unknown_agents = unknown
+
+
+def _daily_mcg(dose: dict | None, derived: Derived, kb: KnowledgeBase) -> float | None:
+    if not dose or dose.get("value") is None or dose.get("unit") not in kb.units:
+        return None
+    unit = kb.units[dose["unit"]]
+    if not unit.per_bsa:
+        return float(dose["value"])
+    if derived.bsa_m2 is None:
+        return None  # reading 7: the dose criterion is then missing
+    return float(dose["value"]) * derived.bsa_m2
+
+
+def _doses(g: Graph, node: URIRef, request: dict, derived: Derived, kb: KnowledgeBase) -> None:
+    derived.daily_dose_mcg = _daily_mcg(request.get("dose"), derived, kb)
+    if derived.daily_dose_mcg is not None:
+        g.add((g.value(node, BX.dose), BX.dailyDoseMcg, _decimal(derived.daily_dose_mcg)))
+    continuation = request.get("continuation") or {}
+    previous = _daily_mcg(continuation.get("previous_dose"), derived, kb)
+    c = g.value(node, BX.continuation)
+    if previous is not None:
+        g.add((g.value(c, BX.previousDose), BX.dailyDoseMcg, _decimal(previous)))
+        if derived.daily_dose_mcg is not None:
+            derived.dose_increase = derived.daily_dose_mcg > previous
+            g.add((c, BX.doseIncrease, literal(derived.dose_increase)))
+
+
+def _label_changes(g: Graph, node: URIRef, request_date: date, kb: KnowledgeBase, policy: PolicyInfo) -> None:
+    """Reading 8: a recorded label change within the window before request_date, not reflected."""
+    since = _months_before(request_date, policy.label_change_window_months)
+    for change in kb.label_changes:
+        if since <= change.when <= request_date and policy.version not in change.reflected_in:
+            g.add((node, BX.recentLabelChange, change.iri))
+
+
+def _types(g: Graph, kb: KnowledgeBase) -> None:
+    """Give every KB individual the request mentions its full class closure, for sh:class."""
+    types = kb.types
+    if isinstance(g, SmallGraph):
+        for o in g.all_objects():
+            classes = types.get(o)  # literals and blank nodes are never keys
+            if classes:
+                g.add_objects(o, TYPE, classes)
+        return
+    for o in set(g.objects()):
+        for cls in types.get(o, ()):
+            g.add((o, TYPE, cls))

@@ -1,0 +1,429 @@
+"""The knowledge base, loaded once per process: ontology, criteria tree, shapes and their indexes.
+
+Everything the engine needs to know about the policy is read here from the graphs, once, into
+plain lookup tables; per request the engine only consults them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Iterable
+
+from rdflib import RDF, RDFS, SKOS, BNode, Graph, Literal, Namespace, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import DCTERMS, SH
+from rdflib.plugins.stores.memory import Memory
+
+from reasoner.policy.resources import contract_file, turtle_files
+from reasoner.shacl.datagraph import TYPE, canonical
+
+
+class TermNamespace(Namespace):
+    """A namespace that makes each term once: `BX.member` is then the very object the KB tables and
+    the request graph hold, so dictionary lookups skip rdflib's slow term comparison."""
+
+    def __getattr__(self, name: str) -> URIRef:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        term = self.__dict__[name] = canonical(self.term(name))
+        return term
+
+
+BX = TermNamespace("https://w3id.org/blincyto-pa/ontology#")
+KB = TermNamespace("https://w3id.org/blincyto-pa/kb/")
+CP = TermNamespace("https://w3id.org/blincyto-pa/policy/CP.PHAR.312/")
+SHP = TermNamespace("https://w3id.org/blincyto-pa/shapes/CP.PHAR.312/")
+
+PREFIXES = {"bx": BX, "kb": KB, "cp": CP, "shp": SHP, "sh": SH, "skos": SKOS, "dcterms": DCTERMS}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One numbered criterion of the policy's outline, as the criteria tree states it."""
+
+    iri: URIRef
+    number: str
+    sentence: str
+    shape: URIRef | None
+    open_shape: URIRef | None
+    note_shape: URIRef | None
+    combination: str | None  # "all", "any" or None (a leaf)
+    children: tuple[URIRef, ...]
+    is_pathway: bool
+    deny_when_not_met: bool
+    asks_for: tuple[str, ...]
+    referrals: dict[URIRef, URIRef]  # line of business -> referral policy
+    applies_to: URIRef | None
+    approval_months: int | None
+    otherwise: URIRef | None
+
+
+@dataclass(frozen=True)
+class ShapeInfo:
+    """What the explainer reports about a top-level shape."""
+
+    iri: URIRef
+    number: str
+    message: str
+    sentence: str
+    severity: URIRef
+    warning_code: str | None
+    asks_for: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Band:
+    """A numeric band read from the KB (age group, weight band): lower bound inclusive, upper exclusive."""
+
+    iri: URIRef
+    notation: str
+    at_least: float | None
+    below: float | None
+
+    def contains(self, value: float) -> bool:
+        return (self.at_least is None or value >= self.at_least) and (self.below is None or value < self.below)
+
+
+@dataclass(frozen=True)
+class Unit:
+    iri: URIRef
+    spelling: str
+    per_bsa: bool
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    iri: URIRef
+    when: date
+    reflected_in: frozenset[URIRef]
+
+
+@dataclass
+class PolicyInfo:
+    iri: URIRef
+    identifier: str
+    version: URIRef
+    version_label: str
+    covered_drug: URIRef | None
+    label_change_window_months: int
+
+
+@dataclass
+class KnowledgeBase:
+    graph: Graph
+    shapes: Graph
+    criteria: dict[URIRef, Criterion]
+    shape_info: dict[URIRef, ShapeInfo]
+    shape_owner: dict[str, URIRef]  # any (nested) shape node id -> its top-level shape
+    types: dict[URIRef, frozenset[URIRef]]
+    labels: dict[str, dict[str, URIRef]]  # category -> lower-case label -> individual
+    regimen_components: dict[URIRef, tuple[URIRef, ...]]
+    regimen_recognised_by: dict[URIRef, tuple[URIRef, ...]]
+    regimen_broader: dict[URIRef, tuple[URIRef, ...]]
+    alternatives: dict[URIRef, frozenset[URIRef]]
+    age_groups: tuple[Band, ...]
+    weight_bands: tuple[Band, ...]
+    units: dict[str, Unit]
+    infant_before_months: int
+    label_changes: tuple[LabelChange, ...]
+    policies: dict[str, PolicyInfo]
+    field_of_path: dict[tuple[URIRef, ...], str]
+    derived_fields: dict[URIRef, tuple[str, ...]]
+    identifiers: dict[URIRef, str]  # dcterms:identifier of named nodes (policies, versions)
+    titles: dict[URIRef, str]  # preferred label of every typed individual
+    notations: dict[URIRef, str] = field(default_factory=dict)
+
+    def by_number(self, number: str) -> Criterion:
+        for c in self.criteria.values():
+            if c.number == number:
+                return c
+        raise KeyError(number)
+
+    def root_for(self, request_types: Iterable[URIRef]) -> Criterion:
+        types = set(request_types)
+        for c in self.criteria.values():
+            if c.applies_to in types and c.approval_months is not None:
+                return c
+        raise LookupError("no criteria root applies to this request type")
+
+    def name_of(self, iri: URIRef) -> str:
+        """Short human name of a KB individual (notation, else preferred label, else local name)."""
+        if iri in self.notations:
+            return self.notations[iri]
+        return str(iri).rsplit("/", 1)[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: Graph | None = None) -> KnowledgeBase:
+    """Parse ontology/ (plus any extra Turtle) and shapes/, and index them.
+
+    `ontology` / `shapes` stand in for the shipped folders: a policy version's graphs
+    (reasoner/versions.py). They are copied, never changed.
+    """
+    g = _graph()
+    if ontology is not None:
+        g += ontology
+    for path in [*(turtle_files("ontology") if ontology is None else ()), *map(Path, extra_kb)]:
+        g.parse(path, format="turtle")
+    shapes_graph = _graph()
+    if shapes is not None:
+        shapes_graph += shapes
+    else:
+        for path in turtle_files("shapes"):
+            shapes_graph.parse(path, format="turtle")
+    shapes = shapes_graph
+    for prefix, ns in PREFIXES.items():
+        g.bind(prefix, ns)
+        shapes.bind(prefix, ns)
+
+    types = _type_closure(g)
+    return KnowledgeBase(
+        graph=g,
+        shapes=shapes,
+        criteria=_criteria(g),
+        shape_info=_shape_info(shapes),
+        shape_owner=_shape_owner(shapes),
+        types=types,
+        labels=_labels(g, types),
+        regimen_components=_multi(g, BX.hasComponent),
+        regimen_recognised_by=_multi(g, BX.recognisedByComponent),
+        regimen_broader=_broader(g),
+        alternatives={k: frozenset(v) for k, v in _multi(g, BX.alternativeAgent).items()},
+        age_groups=_bands(g, BX.ageYearsAtLeast, BX.ageYearsBelow),
+        weight_bands=_bands(g, BX.weightKgAtLeast, BX.weightKgBelow),
+        units=_units(g),
+        infant_before_months=int(_one(g, KB.InfantALL, BX.diagnosedBeforeAgeMonths)),
+        label_changes=_label_changes(g),
+        policies=_policies(g),
+        field_of_path=_context_paths(),
+        derived_fields={p: tuple(sorted(str(o) for o in g.objects(p, BX.derivedFromField)))
+                        for p in set(g.subjects(BX.derivedFromField, None))},
+        identifiers={s: str(o) for s, o in g.subject_objects(DCTERMS.identifier) if isinstance(s, URIRef)},
+        titles={s: str(g.value(s, SKOS.prefLabel) or g.value(s, RDFS.label))
+                for s in types if (s, SKOS.prefLabel, None) in g or (s, RDFS.label, None) in g},
+        notations={s: str(o) for s, o in g.subject_objects(SKOS.notation) if isinstance(s, URIRef)},
+    )
+
+
+class _CanonicalMemory(Memory):
+    """rdflib's Memory store, keeping each term as its one shared object (`reasoner.shacl.datagraph.canonical`):
+    every table read from the graph, and every request graph, then holds the very same objects."""
+
+    def add(self, triple, context, quoted: bool = False) -> None:  # type: ignore[no-untyped-def]
+        super().add(tuple(t if isinstance(t, BNode) else canonical(t) for t in triple), context, quoted)
+        # (blank nodes are new on every parse: sharing them would only grow the table)
+
+
+def _graph() -> Graph:
+    return Graph(store=_CanonicalMemory())
+
+
+def _one(g: Graph, s: URIRef, p: URIRef):
+    value = g.value(s, p)
+    if value is None:
+        raise LookupError(f"the knowledge base has no {p} for {s}")
+    return value.toPython() if isinstance(value, Literal) else value
+
+
+def _list(g: Graph, head) -> tuple:
+    return tuple(Collection(g, head)) if head is not None else ()
+
+
+def _multi(g: Graph, p: URIRef) -> dict[URIRef, tuple[URIRef, ...]]:
+    out: dict[URIRef, list[URIRef]] = {}
+    for s, o in g.subject_objects(p):
+        out.setdefault(s, []).append(o)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _type_closure(g: Graph) -> dict[URIRef, frozenset[URIRef]]:
+    """Every named individual's classes, with all their superclasses (RDFS entailment of rdf:type)."""
+    supers: dict[URIRef, set[URIRef]] = {}
+
+    def up(cls: URIRef, seen: set[URIRef]) -> set[URIRef]:
+        if cls in supers:
+            return supers[cls]
+        out = {cls}
+        for parent in g.objects(cls, RDFS.subClassOf):
+            if isinstance(parent, URIRef) and parent not in seen:
+                out |= up(parent, seen | {cls})
+        supers[cls] = out
+        return out
+
+    closure: dict[URIRef, set[URIRef]] = {}
+    for s, cls in g.subject_objects(RDF.type):
+        if isinstance(s, URIRef) and isinstance(cls, URIRef):
+            closure.setdefault(s, set()).update(up(cls, set()))
+    return {k: frozenset(v) for k, v in closure.items()}
+
+
+LABEL_CATEGORIES = {"agent": (BX.Drug, BX.NamedRegimen), "condition": (BX.Disease,),
+                    "specialty": (BX.MedicalSpecialty,)}
+
+
+def _labels(g: Graph, types: dict[URIRef, frozenset[URIRef]]) -> dict[str, dict[str, URIRef]]:
+    """Lower-case SKOS labels (and their sub-properties, e.g. brand names) by category."""
+    label_props = {SKOS.prefLabel, SKOS.altLabel, SKOS.hiddenLabel, RDFS.label, SKOS.notation}
+    label_props |= {p for p in g.subjects(RDFS.subPropertyOf, None)
+                    if set(g.objects(p, RDFS.subPropertyOf)) & {SKOS.altLabel, SKOS.prefLabel, SKOS.hiddenLabel}}
+    out: dict[str, dict[str, URIRef]] = {cat: {} for cat in LABEL_CATEGORIES}
+    for cat, classes in LABEL_CATEGORIES.items():
+        members = [s for s, ts in types.items() if ts & set(classes)]
+        for s in sorted(members):
+            for p in label_props:
+                for label in g.objects(s, p):
+                    out[cat].setdefault(str(label).strip().casefold(), s)
+    return out
+
+
+def _broader(g: Graph) -> dict[URIRef, tuple[URIRef, ...]]:
+    out: dict[URIRef, tuple[URIRef, ...]] = {}
+    for s in set(g.subjects(SKOS.broader, None)):
+        seen: list[URIRef] = []
+        todo = list(g.objects(s, SKOS.broader))
+        while todo:
+            b = todo.pop()
+            if b not in seen:
+                seen.append(b)
+                todo.extend(g.objects(b, SKOS.broader))
+        out[s] = tuple(seen)
+    return out
+
+
+def _bands(g: Graph, at_least: URIRef, below: URIRef) -> tuple[Band, ...]:
+    subjects = set(g.subjects(at_least, None)) | set(g.subjects(below, None))
+    return tuple(
+        Band(s, str(g.value(s, SKOS.notation) or s.rsplit("/", 1)[-1]),
+             _num(g.value(s, at_least)), _num(g.value(s, below)))
+        for s in sorted(subjects))
+
+
+def _num(lit) -> float | None:
+    return None if lit is None else float(lit.toPython())
+
+
+def _units(g: Graph) -> dict[str, Unit]:
+    return {str(spelling): Unit(s, str(spelling), bool(g.value(s, BX.perBodySurfaceArea, default=Literal(False)).toPython()))
+            for s, spelling in g.subject_objects(BX.contractSpelling)}
+
+
+def _label_changes(g: Graph) -> tuple[LabelChange, ...]:
+    out = []
+    for s in g.subjects(RDF.type, BX.LabelChange):
+        when = g.value(s, DCTERMS.date)
+        if when is None:
+            continue
+        when = when.toPython()
+        if not isinstance(when, date):
+            when = date.fromisoformat(str(when)[:10])
+        out.append(LabelChange(s, when, frozenset(g.objects(s, BX.reflectedIn))))
+    return tuple(sorted(out, key=lambda c: c.when))
+
+
+def _policies(g: Graph) -> dict[str, PolicyInfo]:
+    out = {}
+    for s in g.subjects(RDF.type, BX.ClinicalPolicy):
+        version = g.value(s, BX.currentVersion)
+        if version is None:
+            continue
+        ident = str(g.value(s, DCTERMS.identifier))
+        out[ident] = PolicyInfo(
+            iri=s, identifier=ident, version=version,
+            version_label=str(g.value(version, DCTERMS.identifier) or version),
+            covered_drug=g.value(s, BX.coversDrug),
+            label_change_window_months=int(_one(g, s, BX.labelChangeWindowMonths)),
+        )
+    return out
+
+
+def _criteria(g: Graph) -> dict[URIRef, Criterion]:
+    out = {}
+    for c in g.subjects(RDF.type, BX.Criterion):
+        all_of, any_of = g.value(c, BX.allOf), g.value(c, BX.anyOf)
+        referrals = {}
+        for ref in g.objects(c, BX.referral):
+            referrals[g.value(ref, BX.lineOfBusiness)] = g.value(ref, BX.referralPolicy)
+        months = g.value(c, BX.approvalMonths)
+        out[c] = Criterion(
+            iri=c,
+            number=str(g.value(c, DCTERMS.identifier)),
+            sentence=str(g.value(c, BX.policySentence) or ""),
+            shape=g.value(c, BX.shape),
+            open_shape=g.value(c, BX.openShape),
+            note_shape=g.value(c, BX.noteShape),
+            combination="all" if all_of is not None else "any" if any_of is not None else None,
+            children=_list(g, all_of if all_of is not None else any_of),
+            is_pathway=(c, RDF.type, BX.Pathway) in g,
+            deny_when_not_met=bool(g.value(c, BX.denyWhenNotMet, default=Literal(False)).toPython()),
+            asks_for=tuple(sorted(str(o) for o in g.objects(c, BX.asksFor))),
+            referrals=referrals,
+            applies_to=g.value(c, BX.appliesTo),
+            approval_months=None if months is None else int(months.toPython()),
+            otherwise=g.value(c, BX.otherwise),
+        )
+    return out
+
+
+def _shape_info(shapes: Graph) -> dict[URIRef, ShapeInfo]:
+    out = {}
+    for s in set(shapes.subjects(SH.targetClass, None)):
+        out[s] = ShapeInfo(
+            iri=s,
+            number=str(shapes.value(s, DCTERMS.identifier) or shapes.value(s, SH.name) or ""),
+            message=str(shapes.value(s, SH.message) or ""),
+            sentence=str(shapes.value(s, BX.policySentence) or ""),
+            severity=shapes.value(s, SH.severity) or SH.Violation,
+            warning_code=None if shapes.value(s, BX.warningCode) is None else str(shapes.value(s, BX.warningCode)),
+            asks_for=tuple(sorted(str(o) for o in shapes.objects(s, BX.asksFor))),
+        )
+    return out
+
+
+def _shape_owner(shapes: Graph) -> dict[str, URIRef]:
+    """Map every shape node reachable from a targeted shape back to that shape.
+
+    pySHACL names the property shape (often a blank node) as a result's sh:sourceShape; the
+    explainer needs the criterion's own shape.
+    """
+    owner: dict[str, URIRef] = {}
+    for top in set(shapes.subjects(SH.targetClass, None)):
+        todo = [top]
+        while todo:
+            node = todo.pop()
+            if str(node) in owner:
+                continue
+            owner[str(node)] = top
+            for p in (SH.property, SH.node, SH.qualifiedValueShape, SH["not"]):
+                todo.extend(o for o in shapes.objects(node, p) if isinstance(o, BNode))
+            for p in (SH["or"], SH["and"], SH.xone):
+                for head in shapes.objects(node, p):
+                    todo.extend(o for o in Collection(shapes, head) if isinstance(o, BNode))
+    return owner
+
+
+def _context_paths() -> dict[tuple[URIRef, ...], str]:
+    """Invert the JSON-LD context: property path -> the contract's dotted field name."""
+    ctx = json.loads(contract_file("context.jsonld").read_text())["@context"]
+    out: dict[tuple[URIRef, ...], str] = {}
+
+    def walk(context: dict, props: tuple[URIRef, ...], names: tuple[str, ...]) -> None:
+        for term, definition in context.items():
+            if term.startswith("@") or not isinstance(definition, dict):
+                continue
+            iri = definition.get("@id", "")
+            if not iri.startswith("bx:"):
+                continue
+            path = props + (BX[iri[3:]],)
+            out[path] = ".".join(names + (term,))
+            nested = definition.get("@context")
+            if isinstance(nested, dict):
+                walk(nested, path, names + (term,))
+
+    walk(ctx, (), ())
+    return out

@@ -1,0 +1,44 @@
+"""One validation run's outcome, the same whichever engine made it: conformance, results grouped by
+top-level shape, and the sh:ValidationReport graph (possibly built lazily: the decision needs only
+`by_shape`, RDF output needs the graph)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rdflib import Graph, URIRef
+
+__all__ = ["Report", "ShapeResults"]
+
+
+@dataclass
+class ShapeResults:
+    """Results of one top-level shape: the paths named (for what to ask) and whether any had none."""
+
+    paths: set[tuple[URIRef, ...]] = field(default_factory=set)
+    pathless: bool = False
+
+
+class Report:
+    """One validation run: conformance, results grouped by top-level shape, the report graph.
+
+    `graph` accepts a Graph or a zero-argument function that builds it on first access.
+    """
+
+    __slots__ = ("_graph", "conforms", "by_shape")
+
+    def __init__(self, graph: Graph | Callable[[], Graph], conforms: bool,
+                 by_shape: dict[URIRef, ShapeResults]) -> None:
+        self._graph = graph
+        self.conforms = conforms
+        self.by_shape = by_shape
+
+    @property
+    def graph(self) -> Graph:
+        if not isinstance(self._graph, Graph):
+            self._graph = self._graph()
+        return self._graph
+
+    def violated(self, shape: URIRef | None) -> bool:
+        return shape is not None and shape in self.by_shape

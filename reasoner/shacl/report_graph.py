@@ -1,0 +1,97 @@
+"""The sh:ValidationReport graph of the fast path's results, as pySHACL writes it.
+
+Built only when asked for (`Report.graph`, `Evaluation.report_graph`): a determination needs the
+results grouped by shape, not the graph. Nodes are copied from the shapes and data graphs the way
+pySHACL's `create_validation_report` copies them (a top blank node keeps its id, nested ones get
+fresh ids, each node once per report), so both engines give graphs with the same triples.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import SH
+from rdflib.term import Node
+
+if TYPE_CHECKING:
+    from reasoner.shacl.shape import Result
+
+__all__ = ["report_graph"]
+
+
+def _clone_node(source: Graph, node: Node, target: Graph, depth: int) -> Node:
+    if isinstance(node, Literal):
+        return Literal(str(node), node.language, node.datatype)
+    if isinstance(node, BNode):
+        return _clone_bnode(source, node, target, False, depth + 1)
+    return URIRef(str(node))
+
+
+def _clone_bnode(source: Graph, node: BNode, target: Graph, keep: bool, depth: int) -> BNode:
+    """pySHACL's clone_blank_node: the top node keeps its id, nested blank nodes get fresh ones."""
+    clone = BNode(str(node)) if keep else BNode()
+    if depth >= 10:
+        return clone
+    predicates = set(source.predicates(node))
+    if RDF.first in predicates:
+        items = Collection(target, clone)
+        for item in source.items(node):
+            items.append(_clone_node(source, item, target, depth + 1))
+        return clone
+    for p in predicates:
+        for o in source.objects(node, p):
+            target.add((clone, p, _clone_node(source, o, target, depth + 1)))
+    return clone
+
+
+class _Cloner:
+    """Nodes of the shapes and data graphs copied into the report once each (pySHACL's cloned_nodes)."""
+
+    def __init__(self, target: Graph) -> None:
+        self.target = target
+        self.done: dict[tuple[int, str], Node] = {}
+
+    def __call__(self, source: Graph, node: Node) -> Node:
+        if isinstance(node, Literal):
+            return node
+        key = (id(source), str(node))
+        clone = self.done.get(key)
+        if clone is None:
+            clone = _clone_bnode(source, node, self.target, True, 0) if isinstance(node, BNode) else URIRef(str(node))
+            self.done[key] = clone
+        return clone
+
+
+def report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Result]) -> Graph:
+    """The sh:ValidationReport pySHACL would write for these results."""
+    vg = Graph(bind_namespaces="core")
+    for prefix, ns in shapes.namespace_manager.namespaces():
+        vg.namespace_manager.bind(prefix, ns)
+    report = BNode()
+    vg.add((report, RDF.type, SH.ValidationReport))
+    vg.add((report, SH.conforms, Literal(conforms)))
+    clone = _Cloner(vg)
+    for r in results:
+        vg.add((report, SH.result, _result(vg, clone, shapes, data, r)))
+    return vg
+
+
+def _result(vg: Graph, clone: _Cloner, shapes: Graph, data: Graph, r: Result) -> BNode:
+    focus, value, shape, component, message = r[:5]
+    node = BNode()
+    vg.add((node, RDF.type, SH.ValidationResult))
+    vg.add((node, SH.sourceConstraintComponent, clone(shapes, component)))
+    vg.add((node, SH.sourceShape, clone(shapes, shape.node)))
+    vg.add((node, SH.resultSeverity, shape.severity))
+    vg.add((node, SH.focusNode, clone(data, focus)))
+    if value is not None:
+        vg.add((node, SH.value, clone(data, value)))
+    if shape.path is not None:
+        vg.add((node, SH.resultPath, clone(shapes, shape.path)))
+    for m in shape.messages or [Literal(message(data, focus, value))]:
+        vg.add((node, SH.resultMessage, m))
+    for detail in (r[5] if len(r) > 5 else ()):
+        vg.add((node, SH.detail, _result(vg, clone, shapes, data, detail)))
+    return node

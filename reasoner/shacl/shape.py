@@ -1,0 +1,120 @@
+"""A compiled shape: its value nodes, its constraints as (holds, report) closures, its metadata.
+
+What every constraint-component compiler (`reasoner.shacl.components`) produces and what the
+compiler (`reasoner.shacl.compiler`) assembles. A result is a plain tuple, turned into an
+sh:ValidationResult only when a report graph is asked for (`reasoner.shacl.report_graph`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import SH
+from rdflib.term import Node
+
+from reasoner.shacl.index import Index
+
+__all__ = ["ALLOWED_SEVERITIES", "CompiledShape", "Compiler", "Result", "UnsupportedShape", "Values",
+           "itself", "remembered"]
+
+Values = set  # value nodes of one focus node
+# A validation result: (focus node, value node or None, source shape, constraint component, message maker
+# [, details])
+Result = tuple
+
+ALLOWED_SEVERITIES = frozenset({SH.Warning, SH.Info})  # allow_warnings=True, allow_infos=True
+
+
+class UnsupportedShape(ValueError):
+    """A shape uses SHACL the compiler does not cover: load-time error naming the shape and feature."""
+
+    def __init__(self, shape: Node, feature: str) -> None:
+        super().__init__(f"shape {shape}: {feature} is not supported by the fast path "
+                         f"(use Reasoner(engine='pyshacl') or extend reasoner/shacl/components)")
+        self.shape = shape
+        self.feature = feature
+
+
+class CompiledShape:
+    """One shape: its value nodes, its constraints as (holds, report) closures, its metadata."""
+
+    __slots__ = ("node", "path", "values", "severity", "messages", "deactivated", "constraints",
+                 "plain", "owner", "path_key", "pathless", "targets")
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.path: Node | None = None
+        self.values: Callable[[Index, Node], Values] = itself
+        self.severity: Node = SH.Violation
+        self.messages: list[Literal] = []
+        self.deactivated = False
+        self.constraints: list[tuple[Callable, Callable]] = []
+        self.plain = True  # no severity other than sh:Violation among the shapes whose reports it passes up
+        self.owner: URIRef | None = None
+        self.path_key: tuple | None = None
+        self.pathless = True
+        self.targets: Callable[[Index], Iterable[Node]] | None = None
+
+    def report(self, idx: Index, focus: Node, out: list[Result]) -> None:
+        """pySHACL's `Shape.validate(focus=...)`: every result, appended to `out`."""
+        if self.deactivated:
+            return
+        values = self.values(idx, focus)
+        for _holds, report in self.constraints:
+            report(idx, focus, values, out)
+
+    def conforms(self, idx: Index, focus: Node) -> bool:
+        """Conformance as a nested shape (sh:or, sh:not, ...): short-circuits, builds no results."""
+        if self.deactivated or self.severity in ALLOWED_SEVERITIES:
+            return True
+        if not self.plain:
+            out: list[Result] = []
+            self.report(idx, focus, out)
+            return all(r[2].severity in ALLOWED_SEVERITIES for r in out)
+        values = self.values(idx, focus)
+        for holds, _report in self.constraints:
+            if not holds(idx, focus, values):
+                return False
+        return True
+
+    def silent(self, idx: Index, focus: Node) -> bool:
+        """No result at all (what sh:node requires); for a plain shape that is conformance."""
+        if self.deactivated:
+            return True
+        if self.plain:
+            return self.conforms(idx, focus)
+        out: list[Result] = []
+        self.report(idx, focus, out)
+        return not out
+
+
+class Compiler(Protocol):
+    """What a constraint-component compiler may ask of the compiler: the shapes graph, nested shapes."""
+
+    graph: Graph
+
+    def shape(self, node: Node, stack: tuple[Node, ...]) -> CompiledShape: ...
+
+    def children(self, shape: CompiledShape, predicate: URIRef,
+                 stack: tuple[Node, ...]) -> list[CompiledShape]: ...
+
+    def lists(self, shape: CompiledShape, predicate: URIRef,
+              stack: tuple[Node, ...]) -> list[tuple[Node, list[CompiledShape]]]: ...
+
+
+def remembered(number: int, values: Callable[[Index, Node], Values]) -> Callable[[Index, Node], Values]:
+    """A sequence path whose value nodes are kept for the run: shapes and their open twins share
+    paths, so most are asked for again (the sets are never changed by the constraints)."""
+    def remembered_values(idx: Index, focus: Node) -> Values:
+        key = (number, focus)
+        found = idx.paths.get(key)
+        if found is None:
+            found = idx.paths[key] = values(idx, focus)
+        return found
+    return remembered_values
+
+
+def itself(_idx: Index, focus: Node) -> Values:
+    return {focus}
