@@ -3,15 +3,16 @@
 Calendar arithmetic (whole months and years, as dateutil's relativedelta counts them), the Mosteller
 body-surface area and unit conversion are generic; every threshold that belongs to the policy
 (age groups, weight bands, the infant cut-off, the label-change window) and every name (drugs,
-brands, regimens, specialties, conditions) is read from the knowledge base.
+brands, regimens, specialties, conditions) is read from the knowledge base. Numbers are exact
+decimals (reasoner/dosing/arithmetic.py): a dose at a threshold is at it, not a float's width past it.
 """
 
 from __future__ import annotations
 
 import calendar
-import math
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -19,9 +20,10 @@ from dateutil.relativedelta import relativedelta
 from rdflib import Graph, URIRef
 from rdflib.term import Node
 
+from reasoner.dosing.arithmetic import json_number, mosteller, product
 from reasoner.dosing.facts import enrich_dosing
 from reasoner.policy.kb import BX, TYPE, KnowledgeBase, PolicyInfo
-from reasoner.shacl.datagraph import SmallGraph, literal
+from reasoner.shacl.datagraph import SmallGraph, exact, literal
 from reasoner.shacl.datagraph import decimal as _decimal
 
 @dataclass
@@ -32,9 +34,9 @@ class Derived:
     age_years: int
     age_group: str | None = None
     infant_all: bool | None = None
-    bsa_m2: float | None = None
+    bsa_m2: Decimal | None = None
     weight_band: str | None = None
-    daily_dose_mcg: float | None = None
+    daily_dose_mcg: Decimal | None = None
     dose_increase: bool | None = None
     agents: list[str] = field(default_factory=list)
     regimens: list[str] = field(default_factory=list)
@@ -46,9 +48,9 @@ class Derived:
             "age_years": self.age_years,
             "age_group": self.age_group,
             "infant_all": self.infant_all,
-            "bsa_m2": None if self.bsa_m2 is None else round(self.bsa_m2, 4),
+            "bsa_m2": json_number(self.bsa_m2),  # exact: the figure the decision used
             "weight_band": self.weight_band,
-            "daily_dose_mcg": None if self.daily_dose_mcg is None else round(self.daily_dose_mcg, 3),
+            "daily_dose_mcg": json_number(self.daily_dose_mcg),
             "dose_increase": self.dose_increase,
             "agents": self.agents,
             "regimens": self.regimens,
@@ -71,10 +73,6 @@ def whole_months(start: date, end: date) -> int:
 @lru_cache(maxsize=4096)
 def _months_before(day: date, months: int) -> date:
     return day - relativedelta(months=months)
-
-
-def mosteller(height_cm: float, weight_kg: float) -> float:
-    return math.sqrt(height_cm * weight_kg / 3600.0)
 
 
 def enrich(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo) -> Derived:
@@ -110,15 +108,18 @@ def _age(g: Graph, m: Node, member: dict, request_date: date, kb: KnowledgeBase)
 
 
 def _body(g: Graph, m: Node, member: dict, derived: Derived, kb: KnowledgeBase) -> None:
+    # A body-surface area sent is used as sent; Mosteller's is rounded as the KB states.
     if member.get("bsa_m2") is not None:
-        derived.bsa_m2 = float(member["bsa_m2"])
+        derived.bsa_m2 = exact(member["bsa_m2"])
     elif member.get("weight_kg") is not None and member.get("height_cm") is not None:
-        derived.bsa_m2 = mosteller(float(member["height_cm"]), float(member["weight_kg"]))
+        derived.bsa_m2 = mosteller(exact(member["height_cm"]), exact(member["weight_kg"]),
+                                   kb.decimal_places[BX.bodySurfaceArea])
     if derived.bsa_m2 is not None:
         g.add((m, BX.bodySurfaceArea, _decimal(derived.bsa_m2)))
     if member.get("weight_kg") is not None:
+        weight = exact(member["weight_kg"])
         for band in kb.weight_bands:
-            if band.contains(float(member["weight_kg"])):
+            if band.contains(weight):
                 g.add((m, BX.weightBand, band.iri))
                 derived.weight_band = band.notation
 
@@ -201,15 +202,16 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
     derived.unknown_agents = unknown
 
 
-def _daily_mcg(dose: dict | None, derived: Derived, kb: KnowledgeBase) -> float | None:
+def _daily_mcg(dose: dict | None, derived: Derived, kb: KnowledgeBase) -> Decimal | None:
+    """mcg/day, exactly: the value as sent, or per-m2 value x body-surface area."""
     if not dose or dose.get("value") is None or dose.get("unit") not in kb.units:
         return None
     unit = kb.units[dose["unit"]]
     if not unit.per_bsa:
-        return float(dose["value"])
+        return exact(dose["value"])
     if derived.bsa_m2 is None:
         return None  # reading 7: the dose criterion is then missing
-    return float(dose["value"]) * derived.bsa_m2
+    return product(exact(dose["value"]), derived.bsa_m2)
 
 
 def _doses(g: Graph, node: URIRef, request: dict, derived: Derived, kb: KnowledgeBase) -> None:
