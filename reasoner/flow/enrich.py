@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from rdflib import Graph, URIRef
+from rdflib import SKOS, Graph, URIRef
 from rdflib.term import Node
 
 from reasoner.dosing.arithmetic import json_number, mosteller, product
@@ -41,6 +41,9 @@ class Derived:
     agents: list[str] = field(default_factory=list)
     regimens: list[str] = field(default_factory=list)
     unknown_agents: list[str] = field(default_factory=list)
+    # (field, value) of a diagnosis the KB does not know; conditions named at odds with each other
+    unknown_conditions: list[tuple[str, str]] = field(default_factory=list)
+    conflicting_conditions: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,7 +132,7 @@ def _diagnosis(g: Graph, node: URIRef, diagnosis: dict, request_date: date, memb
     d = g.value(node, BX.diagnosis)
     if d is None:
         return
-    condition = kb.labels["condition"].get(str(diagnosis.get("condition", "")).strip().casefold())
+    condition = _condition(diagnosis, derived, kb)
     if condition is not None:
         g.add((d, BX.condition, condition))
     # Reading 4: infant ALL = diagnosed before the KB's cut-off age; without a diagnosis date it is
@@ -142,6 +145,54 @@ def _diagnosis(g: Graph, node: URIRef, diagnosis: dict, request_date: date, memb
         derived.infant_all = True
     if derived.infant_all is not None:
         g.add((d, BX.infantALL, literal(derived.infant_all)))
+
+
+def _condition(diagnosis: dict, derived: Derived, kb: KnowledgeBase) -> URIRef | None:
+    """The disease the diagnosis names, by label (diagnosis.condition) and code (diagnosis.icd10cm).
+
+    Unknown is not false: a name or code the KB does not know names nothing (and is reported);
+    a label and a code naming one disease at two levels (B-ALL, and the code of ALL) give the
+    narrower; two that name different diseases give none, so the criteria that need the diagnosis
+    are missing, never decided on one of the two."""
+    named: dict[URIRef, tuple[str, str]] = {}
+    name = diagnosis.get("condition")
+    if isinstance(name, str) and name.strip():
+        found = kb.labels["condition"].get(name.strip().casefold())
+        if found is None:
+            derived.unknown_conditions.append(("diagnosis.condition", name))
+        else:
+            named[found] = ("diagnosis.condition", name)
+    code = diagnosis.get("icd10cm")
+    if isinstance(code, str) and code.strip():
+        mapped = _codes(kb, BX.icd10cm).get(code.strip().casefold(), ())
+        if not mapped:
+            derived.unknown_conditions.append(("diagnosis.icd10cm", code))
+        for found in mapped:
+            named.setdefault(found, ("diagnosis.icd10cm", code))
+    # keep the narrowest: drop a disease another one named is a kind of
+    narrowest = [c for c in named if not any(c in kb.broader.get(o, ()) for o in named if o != c)]
+    if len(narrowest) == 1:
+        return narrowest[0]
+    derived.conflicting_conditions.extend(sorted(named[c] for c in narrowest))
+    return None
+
+
+def _codes(kb: KnowledgeBase, prop: URIRef) -> dict[str, tuple[URIRef, ...]]:
+    """Lower-case notation -> the KB individuals a code of `prop`'s bx:codeScheme identifies (those
+    that skos:exactMatch or skos:narrowMatch it). Worked out once per knowledge base."""
+    cache = kb.__dict__.setdefault("_codes", {})
+    table = cache.get(prop)
+    if table is None:
+        g, scheme = kb.graph, kb.graph.value(prop, BX.codeScheme)
+        found: dict[str, set[URIRef]] = {}
+        for code in g.subjects(SKOS.inScheme, scheme) if scheme is not None else ():
+            notation = g.value(code, SKOS.notation)
+            for match in (SKOS.exactMatch, SKOS.narrowMatch):
+                for individual in g.subjects(match, code):
+                    if isinstance(individual, URIRef) and notation is not None:
+                        found.setdefault(str(notation).strip().casefold(), set()).add(individual)
+        table = cache[prop] = {k: tuple(sorted(v)) for k, v in found.items()}
+    return table
 
 
 def _prescriber(g: Graph, node: URIRef, prescriber: dict, kb: KnowledgeBase) -> None:

@@ -124,7 +124,7 @@ class KnowledgeBase:
     labels: dict[str, dict[str, URIRef]]  # category -> lower-case label -> individual
     regimen_components: dict[URIRef, tuple[URIRef, ...]]
     regimen_recognised_by: dict[URIRef, tuple[URIRef, ...]]
-    regimen_broader: dict[URIRef, tuple[URIRef, ...]]
+    regimen_broader: dict[URIRef, tuple[URIRef, ...]]  # skos:broader closure of every individual
     alternatives: dict[URIRef, frozenset[URIRef]]
     age_groups: tuple[Band, ...]
     weight_bands: tuple[Band, ...]
@@ -138,6 +138,11 @@ class KnowledgeBase:
     titles: dict[URIRef, str]  # preferred label of every typed individual
     notations: dict[URIRef, str] = field(default_factory=dict)
     decimal_places: dict[URIRef, int] = field(default_factory=dict)  # derived property -> rounding
+
+    @property
+    def broader(self) -> dict[URIRef, tuple[URIRef, ...]]:
+        """What each KB individual is a kind of (skos:broader, transitively): regimens and diseases."""
+        return self.regimen_broader
 
     def by_number(self, number: str) -> Criterion:
         for c in self.criteria.values():
