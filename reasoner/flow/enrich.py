@@ -214,7 +214,7 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
     r = g.value(node, BX.regimen)
     if r is None or regimen is None or regimen.get("with") is None:
         return
-    agents: set[URIRef] = set()
+    named: set[URIRef] = set()  # agents named one by one (generic or brand name)
     regimens: set[URIRef] = set()
     unknown: list[str] = []
     for name in regimen["with"]:
@@ -224,19 +224,21 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
         elif BX.NamedRegimen in kb.types.get(found, ()):
             regimens.add(found)
         else:
-            agents.add(found)
-    # A named regimen counts by its components (its own, or those of the regimen it is a variant of).
+            named.add(found)
+    # A named regimen counts by its components (its own, and those of the regimens it is a variant of).
+    agents = set(named)
     for reg in list(regimens):
-        lineage = (reg, *kb.regimen_broader.get(reg, ()))
+        lineage = (reg, *kb.broader.get(reg, ()))
         regimens.update(lineage)
         for r_ in lineage:
             agents.update(kb.regimen_components.get(r_, ()))
-    # A regimen given as components is recognised when all of them are present (an alternative
-    # component is present when any of its agents is).
+    # A regimen given as components is recognised when all of them are named (an alternative
+    # component is present when any of its agents is); another named regimen's components do not
+    # make one (reading 3: "given as components").
     for reg, needed in kb.regimen_recognised_by.items():
-        if all(c in agents or kb.alternatives.get(c, frozenset()) & agents for c in needed):
+        if all(c in named or kb.alternatives.get(c, frozenset()) & named for c in needed):
             regimens.add(reg)
-            regimens.update(kb.regimen_broader.get(reg, ()))
+            regimens.update(kb.broader.get(reg, ()))
 
     for a in agents:
         g.add((r, BX.withAgent, a))
@@ -244,13 +246,35 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
         g.add((r, BX.withRegimen, reg))
     for name in unknown:
         g.add((r, BX.unknownAgentName, literal(name)))
-    others = {a for a in agents if a != policy.covered_drug}
-    # Alternatives stand for one agent: do not count an alternative next to one of its own agents.
-    others = {a for a in others if not (kb.alternatives.get(a, frozenset()) & others)}
-    g.add((r, BX.otherAgentCount, literal(len(others) + len(set(n.casefold() for n in unknown)))))
+    uncounted = _uncounted(kb)
+    others = {a for a in agents if a != policy.covered_drug and a not in uncounted}
+    g.add((r, BX.otherAgentCount, literal(_distinct_agents(others, kb) + len(set(n.casefold() for n in unknown)))))
     derived.agents = sorted(kb.name_of(a) for a in agents)
     derived.regimens = sorted(kb.name_of(x) for x in regimens)
     derived.unknown_agents = unknown
+
+
+def _distinct_agents(components: set[URIRef], kb: KnowledgeBase) -> int:
+    """How many agents `components` are: each drug once; an agent alternative once, and not at all
+    next to one of its own drugs or next to an alternative it shares a drug with (pegaspargase, the
+    Interfant asparaginase and a backbone's asparaginase are one asparaginase)."""
+    drugs = {c for c in components if c not in kb.alternatives}
+    covered, count = set(drugs), len(drugs)
+    for alternative in sorted(components - drugs):
+        members = kb.alternatives[alternative]
+        if not members & covered:
+            count += 1
+        covered |= members
+    return count
+
+
+def _uncounted(kb: KnowledgeBase) -> frozenset[URIRef]:
+    """Drugs of a class the KB marks bx:countedAsAgent false (supportive care), once per KB."""
+    found = kb.__dict__.get("_uncounted")
+    if found is None:
+        classes = {c for c, v in kb.graph.subject_objects(BX.countedAsAgent) if not v.toPython()}
+        found = kb.__dict__["_uncounted"] = frozenset(i for i, ts in kb.types.items() if ts & classes)
+    return found
 
 
 def _daily_mcg(dose: dict | None, derived: Derived, kb: KnowledgeBase) -> Decimal | None:
