@@ -187,7 +187,7 @@ def _warnings(report: Report, kb: KnowledgeBase, derived: Derived) -> list[dict[
     if derived.conflicting_conditions:
         named = " and ".join(f"{f} {v!r}" for f, v in derived.conflicting_conditions)
         out.append({"code": "conditions-disagree",
-                    "message": f"{named} name different diagnoses; neither is taken: the criteria that need "
-                               "the diagnosis are missing until the two agree.",
+                    "message": f"{named} name different diagnoses; the criteria read diagnosis.condition, the "
+                               "field the contract requires. A reviewer should confirm the diagnosis.",
                     "section": "diagnosis", "shape": None})
     return out

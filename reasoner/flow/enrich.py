@@ -150,30 +150,32 @@ def _diagnosis(g: Graph, node: URIRef, diagnosis: dict, request_date: date, memb
 def _condition(diagnosis: dict, derived: Derived, kb: KnowledgeBase) -> URIRef | None:
     """The disease the diagnosis names, by label (diagnosis.condition) and code (diagnosis.icd10cm).
 
-    Unknown is not false: a name or code the KB does not know names nothing (and is reported);
-    a label and a code naming one disease at two levels (B-ALL, and the code of ALL) give the
-    narrower; two that name different diseases give none, so the criteria that need the diagnosis
-    are missing, never decided on one of the two."""
-    named: dict[URIRef, tuple[str, str]] = {}
+    Unknown is not false: a name or code the KB does not know names nothing (and is reported).
+    A label and a code naming one disease at two levels (B-ALL, and the code of ALL) give the
+    narrower. A code never overrides the label it contradicts (AML with the code of ALL): the label,
+    the contract's required field, decides and the disagreement is reported. So a code can only add
+    what the label leaves open, and leaving it out never makes a criterion less decided."""
+    label: URIRef | None = None
     name = diagnosis.get("condition")
     if isinstance(name, str) and name.strip():
-        found = kb.labels["condition"].get(name.strip().casefold())
-        if found is None:
+        label = kb.labels["condition"].get(name.strip().casefold())
+        if label is None:
             derived.unknown_conditions.append(("diagnosis.condition", name))
-        else:
-            named[found] = ("diagnosis.condition", name)
+    coded: tuple[URIRef, ...] = ()
     code = diagnosis.get("icd10cm")
     if isinstance(code, str) and code.strip():
-        mapped = _codes(kb, BX.icd10cm).get(code.strip().casefold(), ())
-        if not mapped:
+        coded = _codes(kb, BX.icd10cm).get(code.strip().casefold(), ())
+        if not coded:
             derived.unknown_conditions.append(("diagnosis.icd10cm", code))
-        for found in mapped:
-            named.setdefault(found, ("diagnosis.icd10cm", code))
-    # keep the narrowest: drop a disease another one named is a kind of
+    named = [c for c in (label, *coded) if c is not None]
+    # the narrowest of those that name one disease at different levels (a kind of the other)
     narrowest = [c for c in named if not any(c in kb.broader.get(o, ()) for o in named if o != c)]
     if len(narrowest) == 1:
         return narrowest[0]
-    derived.conflicting_conditions.extend(sorted(named[c] for c in narrowest))
+    if len(narrowest) > 1:  # they disagree: the label decides, the disagreement is reported
+        sent = [("diagnosis.condition", name if label is not None else None), ("diagnosis.icd10cm", code)]
+        derived.conflicting_conditions.extend((f, v) for f, v in sent if v is not None)
+        return label
     return None
 
 
@@ -256,8 +258,8 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
 
 def _distinct_agents(components: set[URIRef], kb: KnowledgeBase) -> int:
     """How many agents `components` are: each drug once; an agent alternative once, and not at all
-    next to one of its own drugs or next to an alternative it shares a drug with (pegaspargase, the
-    Interfant asparaginase and a backbone's asparaginase are one asparaginase)."""
+    next to one of its own drugs or next to an alternative it shares a drug with (two regimens'
+    "either of these enzymes" and one of the enzymes named are one agent)."""
     drugs = {c for c in components if c not in kb.alternatives}
     covered, count = set(drugs), len(drugs)
     for alternative in sorted(components - drugs):
