@@ -114,13 +114,13 @@ class _Reader:
             if value is not None:
                 request_date = value
                 _put(request, date_field, value)
-                sources[date_field] = [c.source for c in chosen]
+                sources[date_field] = _unique(c.source for c in chosen)
         for name in sorted(by_field, key=lambda f: (f.count("."), f)):
             value, chosen = self._choose(name, by_field[name], request_date)
             if value is None:
                 continue
             _put(request, name, [] if value is _EMPTY else value)
-            sources[name] = [c.source for c in chosen]
+            sources[name] = _unique(c.source for c in chosen)
         self._require(request)
         self._unused()
         try:
@@ -478,6 +478,14 @@ def _walk_references(node: Any) -> Iterable[dict]:
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float))
                                            and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+
+
+def _unique(items: Iterable[dict]) -> list[dict]:
+    out: list[dict] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
 
 
 def _distinct(values: Iterable[Any]) -> list[Any]:

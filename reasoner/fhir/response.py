@@ -15,7 +15,9 @@ The review-action codes and the PAS extension URLs are data (ontology/fhir-respo
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
+from decimal import Decimal
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -26,7 +28,7 @@ from reasoner.fhir.mapping import mapping_for
 from reasoner.fhir.request import Extraction
 from reasoner.policy.kb import BX, KB, KnowledgeBase
 
-__all__ = ["response_bundle"]
+__all__ = ["dumps", "response_bundle", "response_for"]
 
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -257,3 +259,22 @@ def _disposition(det: dict[str, Any]) -> str:
     if decision == "needs-info":
         return "Pended: information is missing; complete the questionnaire."
     return f"Pended for clinician review (recommendation: {decision})."
+
+
+def response_for(evaluation: Any, kb: KnowledgeBase, extraction: Extraction | None = None) -> dict[str, Any]:
+    """The response Bundle of an engine Evaluation (its request date read from the request graph)."""
+    request_date = evaluation.request_graph.value(evaluation.request_iri, BX.requestDate)
+    return response_bundle(evaluation.determination, kb, extraction,
+                           request_date=None if request_date is None else str(request_date),
+                           created=evaluation.ended_at)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def dumps(resource: dict[str, Any], **kwargs: Any) -> str:
+    """JSON of a resource; the input Bundle's exact decimals written as JSON numbers."""
+    return json.dumps(resource, ensure_ascii=False, default=_number, **kwargs)
