@@ -22,15 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent / "reasoner"
 # package -> the packages it may import (besides itself). The order, bottom up:
 # shacl <- policy <- dosing <- flow <- planning, sparql <- pipelines, authoring <- cli
 LAYERS: dict[str, set[str]] = {
+    "web": set(),  # HTTP only: the layer the SPARQL endpoint and the FHIR service share
     "shacl": set(),
     "policy": {"shacl"},
     "dosing": {"policy", "shacl"},
     "flow": {"dosing", "policy", "shacl"},
     "planning": {"flow", "dosing", "policy", "shacl"},
-    "sparql": {"flow", "policy", "shacl"},
+    "sparql": {"web", "flow", "policy", "shacl"},
     "pipelines": {"sparql", "flow", "dosing", "policy", "shacl"},
     "authoring": {"sparql", "flow", "dosing", "policy", "shacl"},
-    "cli": {"authoring", "pipelines", "sparql", "planning", "flow", "dosing", "policy", "shacl"},
+    "cli": {"authoring", "pipelines", "sparql", "planning", "flow", "dosing", "policy", "shacl", "web"},
 }
 TOP_LEVEL = {"reasoner", "reasoner.spark"}
 # The public API re-exports from these (lazily); the alias module re-exports the Spark pipeline.
