@@ -6,6 +6,7 @@
     blincyto query --list                    the saved queries and the question each answers
     blincyto serve DIR [--host 127.0.0.1] [--port 7878] [--timeout 30] [--workers 2] [--max-rows N]
                    [--max-result-mb N] [--allow-service URL ...] [--allow-host NAME ...]
+                   [--client-timeout 10]
 
 QUERY is a saved query's name (queries/NAME.rq), a .rq file, or the query text. Without --store
 it runs on the bundled knowledge base. Errors go to standard error with exit status 1.
@@ -214,11 +215,13 @@ def register(app: typer.Typer) -> None:
         max_mb: Annotated[int, typer.Option("--max-result-mb", min=1, help="MiB of one result; past it the response is cut")] = 64,
         allow_service: Annotated[Optional[list[str]], typer.Option("--allow-service", metavar="URL", help="a SPARQL endpoint that SERVICE may call (repeat for more); none by default")] = None,
         allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", metavar="NAME", help="a Host name to answer for besides the bound address, e.g. a proxy's (repeatable)")] = None,
+        client_timeout: Annotated[float, typer.Option("--client-timeout", min=0.1, help="seconds a client may take to send its request head, or pause within its body")] = 10.0,
     ) -> None:
         """A read-only SPARQL 1.1 Protocol endpoint over the store at /query; UPDATE is refused (403)."""
         from reasoner.sparql.endpoint import NotAStore, Settings, check_store
         from reasoner.sparql.endpoint import serve as run_server
         from reasoner.sparql.offline import normalise_endpoint
+        from reasoner.web.limits import Limits
 
         try:
             check_store(target)
@@ -238,7 +241,8 @@ def register(app: typer.Typer) -> None:
             sys.stderr.flush()
 
         try:
-            run_server(target, host, port, settings, ready=ready)
+            run_server(target, host, port, settings, Limits(head_timeout_s=client_timeout, body_timeout_s=client_timeout),
+                       ready=ready)
         except NotAStore as exc:
             raise _error(str(exc)) from None
         except OSError as exc:

@@ -46,7 +46,7 @@ import urllib.parse
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
 import anyio
 import pyoxigraph as ox
@@ -142,22 +142,39 @@ def _negotiate(accept: str, table: dict[str, Any], default: str) -> str:
 
 
 _POSITION = re.compile(r"error at (\d+):(\d+)")
-_PNAME_BEFORE = re.compile(r"(?:^|[^\w:?$\-.])([A-Za-z][\w.-]*)?:[\w.%\-]*$")
+_NOT_CODE = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
+                       r'|<[^<>"{}|^`\\\x00-\x20]*>|#[^\n]*')
+_DECLARED = re.compile(r"\bPREFIX\s+([A-Za-z][\w.-]*)?:", re.IGNORECASE)
+_USED = re.compile(r"(?<![\w?$.:-])([A-Za-z][\w.-]*)?:(?=[\w%\\])")
 
 
-def _syntax_message(exc: SyntaxError, text: str) -> str:
-    """A one-line, position-naming message for Oxigraph's multi-line "expected one of ..." errors."""
-    raw = str(exc)
-    m = _POSITION.search(raw)
+_FROM = re.compile(r"(?<![\w?$:.-])FROM(?![\w:-])", re.IGNORECASE)
+
+
+def _code(text: str) -> str:
+    """The query with strings, IRIs and comments blanked (lines kept): a best reading, for messages."""
+    return _NOT_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
+def _undeclared_prefix(text: str, known: Iterable[str]) -> tuple[str, int] | None:
+    """(prefix, line) of the first prefixed name whose prefix nobody declared (a best reading of the text)."""
+    code = _code(text)
+    declared = set(known) | {m.group(1) or "" for m in _DECLARED.finditer(code)}
+    for m in _USED.finditer(code):
+        if (m.group(1) or "") not in declared:
+            return m.group(1) or "", code.count("\n", 0, m.start()) + 1
+    return None
+
+
+def _syntax_message(exc: SyntaxError, text: str, known: Iterable[str]) -> str:
+    """One line naming the position (Oxigraph's own is several lines of "expected one of ...")."""
+    missing = _undeclared_prefix(text, known)
+    if missing is not None:
+        return (f"malformed query at line {missing[1]}: the prefix '{missing[0]}:' is not declared (declare it "
+                "with PREFIX; this endpoint knows bx:, kb:, cp:, shp:, sh:, prov:, dcterms:, skos:, rdf:, rdfs:, "
+                "owl:, xsd:)")
+    m = _POSITION.search(str(exc))
     where = f" at line {m.group(1)}, column {m.group(2)}" if m else ""
-    if "Prefix not found" in raw and m:
-        lines = text.split("\n")
-        line, col = int(m.group(1)), int(m.group(2))
-        before = lines[line - 1][: col - 1] if 0 < line <= len(lines) else ""
-        found = _PNAME_BEFORE.search(before)
-        name = f"'{found.group(1) or ''}:'" if found else "a prefix"
-        return (f"malformed query{where}: {name} is not declared (declare it with PREFIX; this endpoint "
-                "already knows bx:, kb:, cp:, shp:, sh:, prov:, dcterms:, skos:, rdf:, rdfs:, owl:, xsd:)")
     return f"malformed query{where}: check the SPARQL syntax there"
 
 
@@ -234,14 +251,14 @@ def _answer(store: ox.Store, job: dict[str, Any], conn: Connection, prefixes: di
     kwargs: dict[str, Any] = {"prefixes": prefixes}
     if job["default_graphs"]:
         kwargs["default_graph"] = [ox.NamedNode(g) for g in job["default_graphs"]]
-    else:
+    elif not _FROM.search(_code(job["query"])):  # the union would override the query's own FROM
         kwargs["use_default_graph_as_union"] = True
     if job["named_graphs"]:
         kwargs["named_graphs"] = [ox.NamedNode(g) for g in job["named_graphs"]]
     try:
         results = store.query(job["query"], **kwargs)
     except SyntaxError as exc:
-        conn.send(("error", 400, _syntax_message(exc, job["query"])))
+        conn.send(("error", 400, _syntax_message(exc, job["query"], prefixes)))
         return
     max_rows, max_bytes = job["max_rows"], job["max_bytes"]
     if isinstance(results, (ox.QuerySolutions, ox.QueryBoolean)):

@@ -11,8 +11,10 @@ an expression such as `FILTER(?a<?b)` can look like the start of an IRI to a tok
 ahead differently. So the scan refuses every occurrence of the letters `service` (any case, after
 `\\u` escapes are decoded) except where no parser can read them as the keyword: inside a variable
 name (`?service`, `?my_service`), the local part of a prefixed name (`ex:Service`), or right after
-`/` or `#` (a path step or an IRI's last segment; a comment). The price: the word inside a string or
-an IRI is refused too (`"service"`, `<http://x.org/service>`); write `CONCAT("serv", "ice")`.
+`/` or `#` (a path step or an IRI's last segment; a comment), or in a `#` comment whose rest of the
+line holds no quote, `<` or `>` (nothing there could end an IRI or a string a parser might be
+reading instead). The price: the word inside a string is refused too (`"service"`); write
+`CONCAT("serv", "ice")`.
 
 With an allow-list, an occurrence is accepted when it reads `SERVICE [SILENT] <allowed URL>`
 exactly (an absolute IRI, so `BASE` cannot redirect it).
@@ -71,9 +73,24 @@ def network_refusal(query: str, allowed: Iterable[str] = ()) -> str | None:
     return None
 
 
+def _in_comment(text: str, at: int) -> bool:
+    """True inside a `#` comment that nothing on its line could end: from a `#` (not an escaped `\\#`)
+    to the end of the line, no quote, `<` or `>`. Whatever a parser takes that `#` for (a comment,
+    part of an IRI or of a string), the rest of the line then stays what it was."""
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    end = len(text) if end < 0 else end
+    hash_at = text.find("#", start, at)
+    while hash_at >= 0:
+        if (hash_at == 0 or text[hash_at - 1] != "\\") and not any(c in text[hash_at:end] for c in "\"'<>"):
+            return True
+        hash_at = text.find("#", hash_at + 1, at)
+    return False
+
+
 def _first_unsafe(text: str, allow: set[str]) -> int | None:
     for m in _WORD.finditer(text):
-        if _harmless(text, m.start()):
+        if _harmless(text, m.start()) or _in_comment(text, m.start()):
             continue
         form = _ALLOWED_FORM.match(text, m.start())
         if form is not None and form.group(1) in allow:
@@ -87,5 +104,5 @@ def _refusal(line: int, allow: set[str]) -> str:
         reason = "only SERVICE <URL> with a URL the operator allowed is accepted"
     else:
         reason = "this endpoint reaches no other host (an operator can allow one with --allow-service URL)"
-    return (f"SPARQL SERVICE is refused (line {line}): {reason}. The word 'service' is refused anywhere "
-            "but in a variable or prefixed name; in a string write CONCAT(\"serv\", \"ice\").")
+    return (f"SPARQL SERVICE is refused (line {line}): {reason}. The word 'service' is refused in a string too "
+            "(write CONCAT(\"serv\", \"ice\")); in a variable, a prefixed name or an IRI path it is fine.")
