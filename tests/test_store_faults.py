@@ -180,7 +180,7 @@ def test_a_writer_waits_for_the_lock_and_gives_up_after_its_bound(tmp_path):
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
         with pytest.raises(st.StoreError, match="busy"):
-            st.LocalStore(target, wait_s=0.5)
+            st.LocalStore(target, wait_s=0.5).store  # opened on first use
     finally:
         holder.kill()
         holder.wait(timeout=30)

@@ -285,7 +285,9 @@ class LocalStore:
       a store; a partial left by a dead process is removed by the next open. Reloading the knowledge
       base (`store init`) is one SPARQL update, one transaction: the old graphs or the new ones.
     - **Writers wait their turn**: RocksDB lets one process write; another `check --store` retries
-      the open for up to `wait_s` seconds (BLINCYTO_STORE_WAIT_S, default 120) instead of failing.
+      the open for up to `wait_s` seconds (BLINCYTO_STORE_WAIT_S, default 300) instead of failing.
+      Writers queue on an flock of `blincyto-writer.lock` in the store, and a writer computes its
+      quads before it queues, so the lock is held only to open, write and close.
     - **Old logs do not pile up**: RocksDB leaves a `LOG.old.*` at every open; all but the newest
       two are removed.
     - **Private files**: while a store is open the process umask is made at least 077, so every
@@ -304,23 +306,35 @@ class LocalStore:
         if not fresh and not (self.path / "CURRENT").is_file():  # RocksDB's marker file
             raise StoreError(f"{self.path} is neither empty nor a store: not writing into it")
         self._store: ox.Store | None = None
-        self._umask = _private_umask()
+        self._read_only = read_only
+        self._wait_s = STORE_WAIT_S if wait_s is None else wait_s
+        self._lock: int | None = None
+        self._closed = False
+        self._umask: int | None = _private_umask()
         try:
             _remove_dead_partials(self.path)
             if fresh:
                 _create_beside(self.path)
-            self._store = _open(self.path, read_only, STORE_WAIT_S if wait_s is None else wait_s)
-            _prune_old_logs(self.path)
-            if not read_only and not self.is_initialised():
-                self.init_kb()
         except BaseException:
             self.close()
             raise
 
     @property
     def store(self) -> ox.Store:
-        if self._store is None:
+        """The open database. Opened on first use, so a writer computes its quads before it queues."""
+        if self._closed:
             raise StoreError("the store is closed")
+        if self._store is None:
+            try:
+                if not self._read_only:
+                    self._lock = _writer_lock(self.path, self._wait_s)
+                self._store = _open(self.path, self._read_only, self._wait_s)
+                _prune_old_logs(self.path)
+                if not self._read_only and not self.is_initialised():
+                    self.init_kb()
+            except BaseException:
+                self.close()
+                raise
         return self._store
 
     def is_initialised(self) -> bool:
@@ -364,7 +378,11 @@ class LocalStore:
         return _run_query(self.store, text)
 
     def close(self) -> None:
+        self._closed = True
         self._store = None  # pyoxigraph closes the database when the object is dropped
+        if self._lock is not None:
+            os.close(self._lock)  # releases the writers' lock, after RocksDB's
+            self._lock = None
         if self._umask is not None:
             os.umask(self._umask)
             self._umask = None
@@ -376,7 +394,7 @@ class LocalStore:
         self.close()
 
 
-STORE_WAIT_S = float(os.environ.get("BLINCYTO_STORE_WAIT_S", "120"))
+STORE_WAIT_S = float(os.environ.get("BLINCYTO_STORE_WAIT_S", "300"))
 KEEP_OLD_LOGS = 2
 _PARTIAL = ".{name}.partial-"
 
@@ -439,6 +457,38 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+WRITER_LOCK = "blincyto-writer.lock"
+
+
+def _writer_lock(path: Path, wait_s: float) -> int | None:
+    """Queue this process behind the store's other writers (an flock beside RocksDB's own lock).
+
+    Waiting here, not in RocksDB's open, keeps a waiting writer from touching the database (a failed
+    RocksDB open still rotates its info log). Returns the descriptor to close, or None without fcntl.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: RocksDB's own lock, retried by _open, is the queue
+        return None
+    try:
+        fd = os.open(path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc.strerror or 'error'}") from None
+    deadline = time.monotonic() + wait_s
+    pause = 0.01
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise StoreError(f"the store at {path} is busy: other writers kept it for {wait_s:g} s "
+                                 "(set BLINCYTO_STORE_WAIT_S to wait longer)") from None
+        time.sleep(pause + random.uniform(0, pause))
+        pause = min(pause * 1.5, 0.25)
 
 
 def _open(path: Path, read_only: bool, wait_s: float) -> ox.Store:
