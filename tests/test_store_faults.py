@@ -5,7 +5,7 @@
 - Concurrent `check --store` writers all succeed (they wait for RocksDB's lock instead of failing).
 - RocksDB's `LOG.old.*` files do not pile up; a store's files are 0600 and its folder 0700.
 
-The crowd is 24 writers by default; BLINCYTO_LONG_FAULTS=1 runs the issue's 120 and more kills.
+The crowd is 16 writers by default; BLINCYTO_LONG_FAULTS=1 runs the issue's 120 and more kills.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from reasoner.sparql import store as st
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "needs-info-initial-missing-mrd-medicaid.json"
 LONG = os.environ.get("BLINCYTO_LONG_FAULTS") == "1"
-WRITERS = 120 if LONG else 24
+WRITERS = 120 if LONG else 16
 KILLS = 25 if LONG else 6
 BX = "https://w3id.org/blincyto-pa/ontology#"
 
