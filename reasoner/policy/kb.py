@@ -10,34 +10,18 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
-from rdflib import RDF, RDFS, SKOS, BNode, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, RDFS, SKOS, BNode, Graph, Literal, URIRef
+from rdflib.term import Node
 from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, SH
 from rdflib.plugins.stores.memory import Memory
 
+from reasoner.policy import integrity
 from reasoner.policy.resources import contract_file, turtle_files
+from reasoner.policy.terms import BX, CP, KB, PREFIXES, SHP, TermNamespace  # noqa: F401 - re-exported
 from reasoner.shacl.datagraph import TYPE, canonical
-
-
-class TermNamespace(Namespace):
-    """A namespace that makes each term once: `BX.member` is then the very object the KB tables and
-    the request graph hold, so dictionary lookups skip rdflib's slow term comparison."""
-
-    def __getattr__(self, name: str) -> URIRef:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        term = self.__dict__[name] = canonical(self.term(name))
-        return term
-
-
-BX = TermNamespace("https://w3id.org/blincyto-pa/ontology#")
-KB = TermNamespace("https://w3id.org/blincyto-pa/kb/")
-CP = TermNamespace("https://w3id.org/blincyto-pa/policy/CP.PHAR.312/")
-SHP = TermNamespace("https://w3id.org/blincyto-pa/shapes/CP.PHAR.312/")
-
-PREFIXES = {"bx": BX, "kb": KB, "cp": CP, "shp": SHP, "sh": SH, "skos": SKOS, "dcterms": DCTERMS}
 
 
 @dataclass(frozen=True)
@@ -135,6 +119,7 @@ class KnowledgeBase:
     identifiers: dict[URIRef, str]  # dcterms:identifier of named nodes (policies, versions)
     titles: dict[URIRef, str]  # preferred label of every typed individual
     notations: dict[URIRef, str] = field(default_factory=dict)
+    compiled: Any = None  # the shapes, compiled (reasoner.shacl.compiler.CompiledShapes), at load
 
     def by_number(self, number: str) -> Criterion:
         for c in self.criteria.values():
@@ -160,30 +145,38 @@ class KnowledgeBase:
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: Graph | None = None) -> KnowledgeBase:
-    """Parse ontology/ (plus any extra Turtle) and shapes/, and index them.
+def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: Graph | None = None,
+         origin: Callable[[Node], str] | None = None) -> KnowledgeBase:
+    """Parse ontology/ (plus any extra Turtle) and shapes/, check them, index them, compile the shapes.
 
     `ontology` / `shapes` stand in for the shipped folders: a policy version's graphs
-    (reasoner/versions.py). They are copied, never changed.
+    (reasoner/versions.py). They are copied, never changed. A mistake that would make decisions
+    meaningless (`reasoner.policy.integrity`) raises `PolicyError`, naming the finding, the file
+    (`origin(term)`; by default the Turtle file read that describes the term) and the term.
     """
     g = _graph()
+    files: list[Path] = []
     if ontology is not None:
         g += ontology
     for path in [*(turtle_files("ontology") if ontology is None else ()), *map(Path, extra_kb)]:
         g.parse(path, format="turtle")
+        files.append(Path(path))
     shapes_graph = _graph()
     if shapes is not None:
         shapes_graph += shapes
     else:
         for path in turtle_files("shapes"):
             shapes_graph.parse(path, format="turtle")
+            files.append(Path(path))
     shapes = shapes_graph
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
         shapes.bind(prefix, ns)
-
+    origin = origin or integrity.file_of(files)
     types = _type_closure(g)
-    return KnowledgeBase(
+    integrity.refuse(integrity.findings(g, shapes, types), origin)
+
+    kb = KnowledgeBase(
         graph=g,
         shapes=shapes,
         criteria=_criteria(g),
@@ -209,6 +202,10 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
                 for s in types if (s, SKOS.prefLabel, None) in g or (s, RDFS.label, None) in g},
         notations={s: str(o) for s, o in g.subject_objects(SKOS.notation) if isinstance(s, URIRef)},
     )
+    from reasoner.shacl.compiler import compile_shapes
+
+    kb.compiled = integrity.compiled(lambda: compile_shapes(shapes, kb.shape_owner, g), g, shapes, origin)
+    return kb
 
 
 class _CanonicalMemory(Memory):

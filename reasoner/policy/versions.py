@@ -272,4 +272,8 @@ def load_kb(version: str | Path | PolicyVersion, extra_kb: Iterable[Path] = (),
             directory: Path | None = None) -> KnowledgeBase:
     """The knowledge base of a version, indexed as the engine needs it."""
     built = graphs(resolve(version, directory))
-    return load(extra_kb, ontology=built.ontology, shapes=built.shapes)
+
+    def origin(term: Node) -> str:
+        files = built.files_of(term)
+        return str(files[-1]) if files else ""
+    return load(extra_kb, ontology=built.ontology, shapes=built.shapes, origin=origin)
