@@ -7,7 +7,7 @@ plain lookup tables; per request the engine only consults them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -19,6 +19,7 @@ from rdflib.namespace import DCTERMS, SH
 from rdflib.plugins.stores.memory import Memory
 
 from reasoner.policy import integrity
+from reasoner.policy.openreading import OpenReadingError, Sources, derive
 from reasoner.policy.resources import contract_file, turtle_files
 from reasoner.policy.terms import BX, CP, KB, PREFIXES, SHP, TermNamespace  # noqa: F401 - re-exported
 from reasoner.shacl.datagraph import TYPE, canonical
@@ -175,11 +176,16 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     origin = origin or integrity.file_of(files)
     types = _type_closure(g)
     integrity.refuse(integrity.findings(g, shapes, types), origin)
+    criteria = _criteria(g)
+    field_of_path = _context_paths()
+    derived_fields = {p: tuple(sorted(str(o) for o in g.objects(p, BX.derivedFromField)))
+                      for p in set(g.subjects(BX.derivedFromField, None))}
+    criteria = _with_open_readings(criteria, shapes, Sources.of(derived_fields, field_of_path), origin)
 
     kb = KnowledgeBase(
         graph=g,
         shapes=shapes,
-        criteria=_criteria(g),
+        criteria=criteria,
         shape_info=_shape_info(shapes),
         shape_owner=_shape_owner(shapes),
         types=types,
@@ -194,9 +200,8 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         infant_before_months=int(_one(g, KB.InfantALL, BX.diagnosedBeforeAgeMonths)),
         label_changes=_label_changes(g),
         policies=_policies(g),
-        field_of_path=_context_paths(),
-        derived_fields={p: tuple(sorted(str(o) for o in g.objects(p, BX.derivedFromField)))
-                        for p in set(g.subjects(BX.derivedFromField, None))},
+        field_of_path=field_of_path,
+        derived_fields=derived_fields,
         identifiers={s: str(o) for s, o in g.subject_objects(DCTERMS.identifier) if isinstance(s, URIRef)},
         titles={s: str(g.value(s, SKOS.prefLabel) or g.value(s, RDFS.label))
                 for s in types if (s, SKOS.prefLabel, None) in g or (s, RDFS.label, None) in g},
@@ -206,6 +211,20 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
 
     kb.compiled = integrity.compiled(lambda: compile_shapes(shapes, kb.shape_owner, g), g, shapes, origin)
     return kb
+
+
+def _with_open_readings(criteria: dict[URIRef, Criterion], shapes: Graph, sources: Sources,
+                        origin: Callable[[Node], str]) -> dict[URIRef, Criterion]:
+    """Every criterion with a shape and no stated bx:openShape gets the derived one (openreading.py),
+    written into `shapes` before they are indexed and compiled."""
+    todo = sorted(c.shape for c in criteria.values() if c.shape is not None and c.open_shape is None)
+    try:
+        derived = derive(shapes, todo, sources)
+    except OpenReadingError as exc:
+        integrity.refuse([integrity.Finding("open-reading", exc.shape, str(exc))], origin)
+        raise  # not reached
+    return {iri: replace(c, open_shape=derived[c.shape]) if c.open_shape is None and c.shape in derived else c
+            for iri, c in criteria.items()}
 
 
 class _CanonicalMemory(Memory):
