@@ -11,6 +11,8 @@ Checks (each finding names the file and the term):
                shape share its number by design) carry that number and point back to it;
   leaf         every leaf has a shape (also at load), every shape a message, every criterion the
                policy's sentence;
+  override     a stated bx:openShape (the not-contradicted reading, normally derived from the shape)
+               says which reading makes it so (bx:reading), and overrides something;
   threshold    every threshold a criterion's shapes test is a number its policy sentence states,
                compared the same way (reasoner/authoring/thresholds.py);
 The checks marked "at load" are reasoner.policy.integrity's: loading a knowledge base refuses to start
@@ -227,6 +229,36 @@ class _Linter:
                     if self.s.value(s, p) is None:
                         self.add(ERROR, "leaf", s, f"warning shape without {qname(p)}")
 
+    def overrides(self) -> None:
+        """A stated bx:openShape overrides the reading derived from the shape: it must say which
+        reading of the policy makes it so (bx:reading), and the shape must have a derived reading to
+        override (else it changes nothing)."""
+        from reasoner.policy.kb import context_paths
+        from reasoner.policy.openreading import OpenReadingError, Sources, derive
+
+        stated = [(c, s) for c, s in self.o.subject_objects(BX.openShape) if isinstance(c, URIRef)]
+        if not stated:
+            return
+        fields = {p: tuple(str(o) for o in self.o.objects(p, BX.derivedFromField))
+                  for p in set(self.o.subjects(BX.derivedFromField, None))}
+        sources = Sources.of(fields, context_paths())
+        for c, override in sorted(stated):
+            if self.o.value(c, BX.reading) is None:
+                self.add(ERROR, "override", c, f"states bx:openShape {qname(override)} without bx:reading: "
+                         "say which reading of the policy the derived not-contradicted reading misses")
+            shape = self.o.value(c, BX.shape)
+            if shape is None or (shape, None, None) not in self.s:
+                continue
+            scratch = Graph()
+            scratch += self.s
+            try:
+                derived = derive(scratch, [shape], sources)
+            except OpenReadingError:
+                continue  # an override is how such a shape is read
+            if not derived:
+                self.add(WARNING, "override", c, f"states bx:openShape {qname(override)}, but {qname(shape)} "
+                         "cannot be missing (nothing in it fails on a fact that was not sent): remove it")
+
     def thresholds(self) -> None:
         """A threshold a criterion's shape tests that its policy sentence does not state."""
         for c, _role, s in self.roles():
@@ -266,6 +298,7 @@ def lint_graphs(vg: VersionGraphs, hermit: bool = True, shacl_shacl: bool = True
     linter.reachable()
     linter.numbers()
     linter.leaves()
+    linter.overrides()
     linter.thresholds()
     if hermit:
         linter.consistency()

@@ -70,14 +70,19 @@ def refuse(found: list[Finding], origin: Callable[[Node], str]) -> None:
         raise PolicyError([(f.check, origin(f.term), qname(f.term), f.message) for f in found])
 
 
-def compiled(compile_: Callable[[], T], ontology: Graph, shapes: Graph, origin: Callable[[Node], str]) -> T:
-    """`compile_()` (the shapes, compiled), or PolicyError for a shape no back end can run."""
+def compiled(compile_: Callable[[], T], ontology: Graph, shapes: Graph, origin: Callable[[Node], str],
+             written_from: dict[Node, Node] | None = None) -> T:
+    """`compile_()` (the shapes, compiled), or PolicyError for a shape no back end can run.
+
+    `written_from`: shapes the loader wrote (derived readings) -> the author's shape they come from,
+    which the finding names."""
     from reasoner.shacl.shape import ShapeError
 
     try:
         return compile_()
     except ShapeError as exc:
-        refuse([Finding("engine", _named(shapes, ontology, exc.shape), exc.finding)], origin)
+        term = _named(shapes, ontology, exc.shape)
+        refuse([Finding("engine", (written_from or {}).get(term, term), exc.finding)], origin)
         raise  # not reached
 
 

@@ -177,17 +177,17 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     types = _type_closure(g)
     integrity.refuse(integrity.findings(g, shapes, types), origin)
     criteria = _criteria(g)
-    field_of_path = _context_paths()
+    field_of_path = context_paths()
     derived_fields = {p: tuple(sorted(str(o) for o in g.objects(p, BX.derivedFromField)))
                       for p in set(g.subjects(BX.derivedFromField, None))}
-    criteria = _with_open_readings(criteria, shapes, Sources.of(derived_fields, field_of_path), origin)
+    criteria, derived = _with_open_readings(criteria, shapes, Sources.of(derived_fields, field_of_path), origin)
 
     kb = KnowledgeBase(
         graph=g,
         shapes=shapes,
         criteria=criteria,
         shape_info=_shape_info(shapes),
-        shape_owner=_shape_owner(shapes),
+        shape_owner=shape_owner_of(shapes),
         types=types,
         labels=_labels(g, types),
         regimen_components=_multi(g, BX.hasComponent),
@@ -209,14 +209,15 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     )
     from reasoner.shacl.compiler import compile_shapes
 
-    kb.compiled = integrity.compiled(lambda: compile_shapes(shapes, kb.shape_owner, g), g, shapes, origin)
+    kb.compiled = integrity.compiled(lambda: compile_shapes(shapes, kb.shape_owner, g), g, shapes, origin,
+                                     {o: s for s, o in derived.items()})
     return kb
 
 
 def _with_open_readings(criteria: dict[URIRef, Criterion], shapes: Graph, sources: Sources,
-                        origin: Callable[[Node], str]) -> dict[URIRef, Criterion]:
+                        origin: Callable[[Node], str]) -> tuple[dict[URIRef, Criterion], dict[URIRef, URIRef]]:
     """Every criterion with a shape and no stated bx:openShape gets the derived one (openreading.py),
-    written into `shapes` before they are indexed and compiled."""
+    written into `shapes` before they are indexed and compiled; also shape -> derived open shape."""
     todo = sorted(c.shape for c in criteria.values() if c.shape is not None and c.open_shape is None)
     try:
         derived = derive(shapes, todo, sources)
@@ -224,7 +225,7 @@ def _with_open_readings(criteria: dict[URIRef, Criterion], shapes: Graph, source
         integrity.refuse([integrity.Finding("open-reading", exc.shape, str(exc))], origin)
         raise  # not reached
     return {iri: replace(c, open_shape=derived[c.shape]) if c.open_shape is None and c.shape in derived else c
-            for iri, c in criteria.items()}
+            for iri, c in criteria.items()}, derived
 
 
 class _CanonicalMemory(Memory):
@@ -401,7 +402,7 @@ def _shape_info(shapes: Graph) -> dict[URIRef, ShapeInfo]:
     return out
 
 
-def _shape_owner(shapes: Graph) -> dict[str, URIRef]:
+def shape_owner_of(shapes: Graph) -> dict[str, URIRef]:
     """Map every shape node reachable from a targeted shape back to that shape.
 
     pySHACL names the property shape (often a blank node) as a result's sh:sourceShape; the
@@ -423,7 +424,7 @@ def _shape_owner(shapes: Graph) -> dict[str, URIRef]:
     return owner
 
 
-def _context_paths() -> dict[tuple[URIRef, ...], str]:
+def context_paths() -> dict[tuple[URIRef, ...], str]:
     """Invert the JSON-LD context: property path -> the contract's dotted field name."""
     ctx = json.loads(contract_file("context.jsonld").read_text())["@context"]
     out: dict[tuple[URIRef, ...], str] = {}
