@@ -1,6 +1,8 @@
 """Batch: many requests in, one row out per request, streamed, in parallel, resumable.
 
-Input is JSON Lines (a file or standard input, one request a line) or a folder of `.json` files.
+Input is JSON Lines (a file or standard input, one request a line) or a folder of `.json` files; a
+record may be contract v1 or a FHIR R4 Bundle (FHIR NDJSON: one Bundle a line), recognised by its
+`resourceType`. `Format.fhir` writes NDJSON of PAS response Bundles (error rows: OperationOutcomes).
 Each record becomes one row of OUTPUT, in input order: a determination (contract v1), or an error row
 naming the record (line number or file name) and the field, so one bad record never stops a batch.
 
@@ -39,6 +41,7 @@ class Format(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     nq = "nq"
+    fhir = "fhir"
 
 
 class BatchInputError(OSError):
@@ -178,17 +181,18 @@ def _run_chunk(chunk: list[tuple]) -> list[tuple]:
 
 def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
     """One record to one formatted row; invalid input becomes an error row, never an exception."""
-    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest, parse_request_text
+    from reasoner.fhir.evaluate import evaluate_text
+    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
 
     request_id: str | None = None
     try:
         if record.data.startswith(b"\0"):
             raise InvalidRequest(WHOLE_REQUEST, "cannot read the file: " + record.data[1:].decode())
-        request = parse_request_text(record.data)
-        request_id = request.get("id") if isinstance(request.get("id"), str) else None
-        ev = engine.evaluate_full(request, checked=True)  # parse_request_text has checked it
+        ev, extraction = evaluate_text(engine, record.data)  # contract v1 or a FHIR Bundle, checked
         if fmt is Format.nq:
             return Row(format_nq(ev, record), ev.determination["id"], ev.determination["decision"])
+        if fmt is Format.fhir:
+            return Row(format_fhir(ev, extraction, engine, record), ev.determination["id"], ev.determination["decision"])
         det = ev.determination
     except InvalidRequest as exc:
         if request_id is None:
@@ -203,13 +207,26 @@ def peek_id(data: bytes) -> str | None:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
-    value = obj.get("id") if isinstance(obj, dict) else None
+    value = obj.get("id") if isinstance(obj, dict) and "resourceType" not in obj else None  # a Bundle's id is not the request's
     return value if isinstance(value, str) else None
 
 
 # ---------------------------------------------------------------------------------------------
 # Formatting
 # ---------------------------------------------------------------------------------------------
+
+def _fhir_source(record: Record) -> str:
+    return f"urn:blincyto:batch:{record.where}:{record.at}"
+
+
+def format_fhir(ev: Any, extraction: Any, engine: Any, record: Record) -> str:
+    """A PAS response Bundle, one line; meta.source names the input record (for resume)."""
+    from reasoner.fhir.response import dumps, response_for
+
+    bundle = response_for(ev, engine.kb, extraction)
+    bundle["meta"] = {"source": _fhir_source(record)}
+    return dumps(bundle) + "\n"
+
 
 def format_determination(fmt: Format, det: dict[str, Any], record: Record) -> str:
     if fmt is Format.jsonl:
@@ -221,6 +238,12 @@ def format_determination(fmt: Format, det: dict[str, Any], record: Record) -> st
 
 def format_error(fmt: Format, request_id: str | None, field_: str, reason: str, record: Record) -> str:
     error = {"field": field_, "reason": reason}
+    if fmt is Format.fhir:
+        from reasoner.fhir.errors import operation_outcome
+
+        outcome = operation_outcome([(field_, reason, "invalid")])
+        outcome["meta"] = {"source": _fhir_source(record)}
+        return json.dumps(outcome, ensure_ascii=False) + "\n"
     if fmt is Format.jsonl:
         return json.dumps({"id": request_id, "error": error, **record.source}, ensure_ascii=False) + "\n"
     if fmt is Format.csv:
@@ -292,7 +315,7 @@ def prepare_output(path: Path, fmt: Format, resume: bool) -> Done:
         if keep < len(data):
             f.truncate(keep)
     text = data[:keep].decode("utf-8", errors="replace")
-    if fmt is Format.jsonl:
+    if fmt in (Format.jsonl, Format.fhir):
         for line in text.splitlines():
             _note(done, json.loads(line))
     elif fmt is Format.csv:
@@ -312,6 +335,11 @@ def prepare_output(path: Path, fmt: Format, resume: bool) -> Done:
 
 
 def _note(done: Done, row: dict[str, Any]) -> None:
+    source = (row.get("meta") or {}).get("source") if "resourceType" in row else None
+    if isinstance(source, str) and source.startswith("urn:blincyto:batch:"):  # a FHIR row
+        where, _, at = source[len("urn:blincyto:batch:"):].partition(":")
+        done.sources.add((where, int(at) if where == "line" else at))
+        return
     if isinstance(row.get("id"), str):
         done.ids.add(row["id"])
     for where in ("line", "file"):
@@ -322,7 +350,7 @@ def _note(done: Done, row: dict[str, Any]) -> None:
 def _complete_prefix(data: bytes, fmt: Format) -> int:
     """Length of the part of OUTPUT made of whole rows (a row torn by a crash is dropped)."""
     end = data.rfind(b"\n") + 1  # a torn last line has no newline yet
-    if fmt is Format.jsonl:
+    if fmt in (Format.jsonl, Format.fhir):
         while end > 0:  # a last line that is whole but not JSON was torn too
             start = data.rfind(b"\n", 0, end - 1) + 1
             try:
