@@ -233,7 +233,7 @@ class _Linter:
         """A stated bx:openShape overrides the reading derived from the shape: it must say which
         reading of the policy makes it so (bx:reading), and the shape must have a derived reading to
         override (else it changes nothing)."""
-        from reasoner.policy.kb import context_paths
+        from reasoner.policy.kb import context_paths, contract_fields
         from reasoner.policy.openreading import OpenReadingError, Sources, derive
 
         stated = [(c, s) for c, s in self.o.subject_objects(BX.openShape) if isinstance(c, URIRef)]
@@ -241,7 +241,7 @@ class _Linter:
             return
         fields = {p: tuple(str(o) for o in self.o.objects(p, BX.derivedFromField))
                   for p in set(self.o.subjects(BX.derivedFromField, None))}
-        sources = Sources.of(fields, context_paths())
+        sources = Sources.of(fields, context_paths(), *contract_fields(), ontology=self.o)
         for c, override in sorted(stated):
             if self.o.value(c, BX.reading) is None:
                 self.add(ERROR, "override", c, f"states bx:openShape {qname(override)} without bx:reading: "

@@ -180,7 +180,8 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     field_of_path = context_paths()
     derived_fields = {p: tuple(sorted(str(o) for o in g.objects(p, BX.derivedFromField)))
                       for p in set(g.subjects(BX.derivedFromField, None))}
-    criteria, derived = _with_open_readings(criteria, shapes, Sources.of(derived_fields, field_of_path), origin)
+    sources = Sources.of(derived_fields, field_of_path, *contract_fields(), ontology=g)
+    criteria, derived = _with_open_readings(criteria, shapes, sources, origin)
 
     kb = KnowledgeBase(
         graph=g,
@@ -422,6 +423,31 @@ def shape_owner_of(shapes: Graph) -> dict[str, URIRef]:
                 for head in shapes.objects(node, p):
                     todo.extend(o for o in Collection(shapes, head) if isinstance(o, BNode))
     return owner
+
+
+def contract_fields() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The dotted contract fields every valid request has (required all the way from the top), and
+    those that hold one value (not a list), from the JSON Schema."""
+    schema = json.loads(contract_file("request-v1.schema.json").read_text())
+    required: list[str] = []
+    scalar: list[str] = []
+
+    def walk(node: dict, prefix: str, always: bool) -> None:
+        needed = set(node.get("required", ()))
+        for name, child in node.get("properties", {}).items():
+            if not isinstance(child, dict):
+                continue
+            kinds = child.get("type")
+            kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+            if always and name in needed:
+                required.append(prefix + name)
+            if "object" in kinds:
+                walk(child, prefix + name + ".", always and name in needed)
+            elif "array" not in kinds:
+                scalar.append(prefix + name)
+
+    walk(schema, "", True)
+    return tuple(required), tuple(scalar)
 
 
 def context_paths() -> dict[tuple[URIRef, ...], str]:

@@ -15,7 +15,8 @@ How a shape is read with absent facts passing (the rules are SHACL's own, applie
 - "Not sent" is, for a property the request carries, no value; for a property the engine derives
   (`bx:derivedFromField`, ontology/derivations.ttl), no value and some field it is derived from not
   sent. So `prescriber.consulting_specialties: []` is a fact ("no consultation"), its absence is
-  not; an unknown diagnosis *name* was sent, so no recognised condition contradicts I.A.1.
+  not. A field the contract requires is always sent: an unknown diagnosis *name* was sent, so no
+  recognised condition contradicts I.A.1 (and I.A.1 has no open reading: it cannot be missing).
 - A value the ontology types `bx:NotStatedValue` counts as not sent (`ph_status: "unknown"`,
   reading 2).
 - `sh:or`, `sh:and` and `sh:node` are read member by member; `sh:not X` is not contradicted when X
@@ -25,6 +26,11 @@ How a shape is read with absent facts passing (the rules are SHACL's own, applie
 The derivation follows the request node: below a value (inside `sh:node`, `sh:qualifiedValueShape`,
 a nested `sh:property`) "not sent" is "no value". A criterion whose reading is not mechanical keeps
 an explicit `bx:openShape` (an override: blincyto lint checks it); nothing is derived for it.
+
+The reading is written the short way where that is the same (the validation runs per request): a
+property the request carries that can hold no not-sent value just loses its `sh:minCount`, and its
+`sh:hasValue X`, on a field of one value, becomes `sh:in ( X )`; a field the contract requires is
+never absent, so nothing is added for it (from the JSON Schema).
 """
 
 from __future__ import annotations
@@ -60,16 +66,31 @@ class OpenReadingError(ValueError):
 
 @dataclass(frozen=True)
 class Sources:
-    """Per derived property: the request paths of the fields it is derived from."""
+    """What the request sends: per derived property, the request paths of the fields it is derived
+    from; and the request paths the contract requires (always sent: never absent)."""
 
     paths: dict[URIRef, tuple[tuple[URIRef, ...], ...]]
+    required: frozenset[tuple[URIRef, ...]] = frozenset()
+    not_stated: frozenset[URIRef] = frozenset()  # properties that can hold a bx:NotStatedValue
+    single: frozenset[tuple[URIRef, ...]] = frozenset()  # request paths of one value (a JSON scalar)
 
     @classmethod
-    def of(cls, derived_fields: dict[URIRef, tuple[str, ...]],
-           field_of_path: dict[tuple[URIRef, ...], str]) -> "Sources":
+    def of(cls, derived_fields: dict[URIRef, tuple[str, ...]], field_of_path: dict[tuple[URIRef, ...], str],
+           required_fields: Iterable[str] = (), scalar_fields: Iterable[str] = (),
+           ontology: Graph | None = None) -> "Sources":
         path_of_field = {name: path for path, name in field_of_path.items()}
         return cls({prop: tuple(path_of_field[f] for f in fields if f in path_of_field)
-                    for prop, fields in derived_fields.items()})
+                    for prop, fields in derived_fields.items()},
+                   frozenset(path_of_field[f] for f in required_fields if f in path_of_field),
+                   _not_stated_properties(ontology) if ontology is not None else frozenset(),
+                   frozenset(path_of_field[f] for f in scalar_fields if f in path_of_field))
+
+    def always_sent(self, path: tuple[URIRef, ...]) -> bool:
+        """A path the request always has: a required field, or derived from required fields only."""
+        if path in self.required:
+            return True
+        sources = self.paths.get(path[-1], ()) if path else ()
+        return bool(sources) and all(q in self.required for q in sources)
 
 
 def open_shape_iri(shape: URIRef, suffix: str = SUFFIX) -> URIRef:
@@ -144,29 +165,35 @@ class _Writer:
         return new
 
     def _member(self, prop: Node, root: bool) -> tuple[URIRef, Node]:
-        """`sh:property P` of a node shape, read with absent facts passing."""
+        """`sh:property P` of a node shape, read with absent facts passing (`sh:or ( <not sent> P )`)."""
         copy = self.node_shape(prop, root=False)
-        if not self._fails_when_absent(prop):
+        if not self._fails_when_absent(prop, root):
             return SH.property, copy
         self.changed = True
-        holder = BNode()
-        self.g.add((holder, SH.property, copy))
-        return SH["or"], self._list([self._not_sent(prop, root), holder])
+        if self._just_drop_min_count(prop, root, copy):
+            return SH.property, copy
+        return SH["or"], self._list([self._not_sent(prop, root), copy])
 
     def _member_shape(self, member: Node, root: bool) -> Node:
         """A member of sh:or / sh:and (a node or property shape), read with absent facts passing."""
         if (member, SH.path, None) not in self.g:
             return self.node_shape(member, root)
         copy = self.node_shape(member, root=False)
-        if not self._fails_when_absent(member):
+        if not self._fails_when_absent(member, root):
             return copy
         self.changed = True
+        if self._just_drop_min_count(member, root, copy):
+            return copy
         holder = BNode()
         self.g.add((holder, SH["or"], self._list([self._not_sent(member, root), copy])))
         return holder
 
-    def _fails_when_absent(self, prop: Node) -> bool:
+    def _fails_when_absent(self, prop: Node, root: bool) -> bool:
+        """`prop` fails on a path with no value, and the path can have none (the request may not
+        send it: the contract does not require it)."""
         g = self.g
+        if root and self.sources.always_sent(_steps(g, g.value(prop, SH.path))):
+            return False
         if (prop, SH.hasValue, None) in g:
             return True
         for p in (SH.minCount, SH.qualifiedMinCount):
@@ -174,6 +201,27 @@ class _Writer:
                 if isinstance(n, Literal) and isinstance(n.value, int) and n.value >= 1:
                     return True
         return False
+
+    def _just_drop_min_count(self, prop: Node, root: bool, copy: Node) -> bool:
+        """The common case, written the short way: when "not sent" is just "no value" (a property the
+        request carries, that holds no not-sent value) and only sh:minCount fails on no value,
+        `sh:or ( [no value] P )` is P without its sh:minCount; and on a field of one value,
+        `sh:hasValue X` is `sh:in ( X )` (which passes on no value). Rewrites `copy` if so."""
+        g = self.g
+        if any(isinstance(n, Literal) and isinstance(n.value, int) and n.value >= 1
+               for n in g.objects(prop, SH.qualifiedMinCount)):
+            return False
+        steps = _steps(g, g.value(prop, SH.path))
+        if not steps or steps[-1] in self.sources.not_stated or (root and self.sources.paths.get(steps[-1])):
+            return False
+        wanted = list(g.objects(prop, SH.hasValue))
+        if wanted:
+            if len(wanted) > 1 or not root or steps not in self.sources.single:
+                return False
+            g.remove((copy, SH.hasValue, None))
+            g.add((copy, SH["in"], self._list(wanted)))
+        g.remove((copy, SH.minCount, None))
+        return True
 
     def _not_sent(self, prop: Node, root: bool) -> Node:
         """A shape for "the request did not send what `prop`'s path reads" (at the request node)."""
@@ -188,10 +236,15 @@ class _Writer:
         return self._shape(SH["and"], self._list([self._absent(path), either]))
 
     def _absent(self, path: Node) -> BNode:
-        """No value at `path`, or only values that count as not sent (bx:NotStatedValue)."""
+        """No value at `path`, or, where the property can hold one, only values that count as not
+        sent (bx:NotStatedValue)."""
         node = BNode()
         self.g.add((node, SH.path, path))
-        self.g.add((node, SH["class"], BX.NotStatedValue))
+        steps = _steps(self.g, path)
+        if not steps or steps[-1] in self.sources.not_stated:
+            self.g.add((node, SH["class"], BX.NotStatedValue))
+        else:
+            self.g.add((node, SH.maxCount, Literal(0)))  # a count: cheaper than a class per value
         return node
 
     def _path(self, steps: tuple[URIRef, ...]) -> Node:
@@ -206,6 +259,21 @@ class _Writer:
         head = BNode()
         Collection(self.g, head, items)
         return head
+
+
+def _not_stated_properties(o: Graph) -> frozenset[URIRef]:
+    """Properties whose range holds a bx:NotStatedValue (bx:phStatus: kb:Ph-unknown)."""
+    from rdflib import RDFS
+
+    classes: set[Node] = set()
+    for value in o.subjects(RDF.type, BX.NotStatedValue):
+        todo = list(o.objects(value, RDF.type))
+        while todo:
+            c = todo.pop()
+            if c not in classes:
+                classes.add(c)
+                todo.extend(o.objects(c, RDFS.subClassOf))
+    return frozenset(p for c in classes for p in o.subjects(RDFS.range, c) if isinstance(p, URIRef))
 
 
 def _steps(g: Graph, path: Node) -> tuple[URIRef, ...]:
