@@ -109,6 +109,7 @@ def derive(shapes: Graph, criteria_shapes: Iterable[URIRef], sources: Sources,
         writer = _Writer(shapes, sources)
         body = writer.node_shape(shape, root=True)
         if not writer.changed:
+            writer.discard()
             continue
         iri = open_shape_iri(shape, suffix)
         if (iri, None, None) in shapes:
@@ -140,10 +141,32 @@ class _Writer:
         self.g = g
         self.sources = sources
         self.changed = False
+        self.stack: list[Node] = []
+        self.made: list[BNode] = []  # every node written, to take back if nothing changed
 
-    def node_shape(self, shape: Node, root: bool) -> BNode:
-        """A copy of `shape` read with absent facts passing; its focus is the request when `root`."""
-        g, new = self.g, BNode()
+    def node(self) -> BNode:
+        made = BNode()
+        self.made.append(made)
+        return made
+
+    def discard(self) -> None:
+        """Take back everything written (the shape has no reading of its own)."""
+        for node in self.made:
+            self.g.remove((node, None, None))
+
+    def node_shape(self, shape: Node, root: bool) -> Node:
+        """A copy of `shape` read with absent facts passing; its focus is the request when `root`.
+        A shape met again inside itself (recursion) is read as it is."""
+        if shape in self.stack:
+            return shape
+        self.stack.append(shape)
+        try:
+            return self._copy(shape, root)
+        finally:
+            self.stack.pop()
+
+    def _copy(self, shape: Node, root: bool) -> BNode:
+        g, new = self.g, self.node()
         is_property = (shape, SH.path, None) in g
         inner_root = root and not is_property  # below a property shape the focus is a value
         for p, o in list(g.predicate_objects(shape)):
@@ -184,7 +207,7 @@ class _Writer:
         self.changed = True
         if self._just_drop_min_count(member, root, copy):
             return copy
-        holder = BNode()
+        holder = self.node()
         self.g.add((holder, SH["or"], self._list([self._not_sent(member, root), copy])))
         return holder
 
@@ -238,7 +261,7 @@ class _Writer:
     def _absent(self, path: Node) -> BNode:
         """No value at `path`, or, where the property can hold one, only values that count as not
         sent (bx:NotStatedValue)."""
-        node = BNode()
+        node = self.node()
         self.g.add((node, SH.path, path))
         steps = _steps(self.g, path)
         if not steps or steps[-1] in self.sources.not_stated:
@@ -251,13 +274,17 @@ class _Writer:
         return steps[0] if len(steps) == 1 else self._list(list(steps))
 
     def _shape(self, p: URIRef, o: Node) -> BNode:
-        node = BNode()
+        node = self.node()
         self.g.add((node, p, o))
         return node
 
     def _list(self, items: list[Node]) -> BNode:
-        head = BNode()
+        head = self.node()
         Collection(self.g, head, items)
+        cell = self.g.value(head, RDF.rest)
+        while isinstance(cell, BNode):
+            self.made.append(cell)
+            cell = self.g.value(cell, RDF.rest)
         return head
 
 

@@ -127,6 +127,11 @@ class CompiledShapes:
         if failed is not None:
             raise failed
         if node in stack:
+            cycle = stack[stack.index(node):]
+            if not any((s, SH.path, None) in self.graph for s in cycle):
+                # every step keeps the same focus node: validating it never ends, whatever the data
+                raise ShapeError(node, "a recursive shape reference that follows no path: its validation "
+                                       "never ends")
             raise UnsupportedShape(node, "a recursive shape reference")
         done = self._compiled.get(node)
         if done is not None:
