@@ -63,19 +63,27 @@ def start_up() -> dict[str, float]:
     import reasoner
     from reasoner.policy.kb import load
 
+    from reasoner.policy import integrity
+    from reasoner.shacl.compiler import compile_shapes
+
     t1 = clock()
-    kb = load()
+    kb = load()  # parse, check (reasoner.policy.integrity), index, compile the shapes
     t2 = clock()
     r = reasoner.Reasoner(kb=kb)
-    t3 = clock()
     example = json.loads((ROOT / "examples" / "approve-initial-ph-negative-consolidation-commercial.json").read_text())
+    t3 = clock()
     r.evaluate(example)  # the first request also reads Section V's tables and compiles the schema gate
     t4 = clock()
     r.evaluate(example)
     t5 = clock()
-    return {"import reasoner": t1 - t0, "parse the knowledge base and shapes": t2 - t1,
-            "compile the shapes": t3 - t2, "first request (Section V tables, schema gate)": t4 - t3,
-            "second request": t5 - t4}
+    integrity.findings(kb.graph, kb.shapes, kb.types)  # the load's parts, again, on their own
+    t6 = clock()
+    compile_shapes(kb.shapes, kb.shape_owner, kb.graph)
+    t7 = clock()
+    return {"import reasoner": t1 - t0, "load the knowledge base (all of it)": t2 - t1,
+            "  of which: check it (the load-time policy checks)": t6 - t5,
+            "  of which: compile the shapes": t7 - t6,
+            "first request (Section V tables, schema gate)": t4 - t3, "second request": t5 - t4}
 
 
 def schema_check(requests: list[dict]) -> tuple[float, float]:

@@ -134,7 +134,7 @@ def test_impact_moves_exactly_the_requests_between_the_two_maxima(current, draft
 def test_dropping_a_pathway_is_a_new_version_of_graphs_only(tmp_path, current):
     folder = make_version(tmp_path, "drop-4d", """
 cp:I.A.4 bx:anyOf ( cp:I.A.4.a cp:I.A.4.b cp:I.A.4.c cp:I.A.4.e ) .
-""", withdraws=("cp:I.A.4.d", "shp:I.A.4.d", "shp:I.A.4.d-open"))
+""", withdraws=("cp:I.A.4.d", "shp:I.A.4.d"))
     dropped = reasoner.Reasoner(version=folder)
     changes = {c.key: c for c in diff(current.kb, dropped.kb)}
     assert changes["I.A.4.d"].kind == "removed"

@@ -57,8 +57,9 @@ class Coverage:
 
 
 def possible_outcomes(c: Criterion) -> tuple[Truth, ...]:
-    """A criterion can be missing only when it has an open shape (reading 1) or is combined from parts."""
-    if c.shape is not None and c.open_shape is None:
+    """A criterion can be missing only when it has an open reading other than its shape (reading 1)
+    or is combined from parts."""
+    if c.shape is not None and c.open_shape in (None, c.shape):
         return (Truth.MET, Truth.NOT_MET)
     return OUTCOMES
 

@@ -3,11 +3,20 @@
 Checks (each finding names the file and the term):
   shacl-shacl  the shapes graph conforms to SHACL-SHACL (pySHACL's meta-shapes);
   declared     every class, property and individual a shape uses is declared in the ontology;
-  reachable    every shape is used by a criterion, or is a warning/info shape or a building block;
-               every criterion a tree names exists;
+  reachable    every shape a criterion names exists, every criterion a tree names exists (both also
+               at load); every shape is used by a criterion, or is a warning/info shape or a
+               building block;
+  engine       every shape can be run by the engine (compiled, or through pySHACL);
   numbers      criteria have unique numbers; a criterion's shapes (its shape, open shape and note
                shape share its number by design) carry that number and point back to it;
-  leaf         every leaf has a shape, every shape a message, every criterion the policy's sentence;
+  leaf         every leaf has a shape (also at load), every shape a message, every criterion the
+               policy's sentence;
+  override     a stated bx:openShape (the not-contradicted reading, normally derived from the shape)
+               says which reading makes it so (bx:reading), and overrides something;
+  threshold    every threshold a criterion's shapes test is a number its policy sentence states,
+               compared the same way (reasoner/authoring/thresholds.py);
+The checks marked "at load" are reasoner.policy.integrity's: loading a knowledge base refuses to start
+on them (PolicyError), so a decision is never made over such a mistake.
   consistency  the ontology is consistent for HermiT (owlready2, Java), as tests/test_ontology.py runs it;
   manifest     version manifests use declared terms, name existing graphs, one version is current.
 """
@@ -24,15 +33,16 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, OWL, SH
 from rdflib.term import Node
 
-from reasoner.policy.kb import BX, CP, KB
+from reasoner.policy.integrity import findings
+from reasoner.policy.kb import BX
 from reasoner.authoring.outline import normalize
 from reasoner.policy.resources import data_dir
 from reasoner.authoring.shapetext import qname
+from reasoner.authoring.thresholds import mismatches
 from reasoner.policy.versions import (BXV, CURRENT, MANIFEST, PolicyVersion, VersionError, VersionGraphs, graphs,
                                       parse_turtle, read_manifest, shipped_graphs)
 
 ERROR, WARNING, INFO = "error", "warning", "info"
-PROJECT = (str(BX), str(KB), str(CP))
 STATUSES = ("current", "draft", "retired")
 
 
@@ -120,41 +130,22 @@ class _Linter:
             message = str(report.value(r, SH.resultMessage) or "does not conform to SHACL-SHACL")
             self.add(ERROR, "shacl-shacl", focus, message)
 
-    def declared(self) -> None:
-        seen: set[tuple[Node, str]] = set()
-        path_cells = {cell for head in self.s.objects(None, SH.path) if isinstance(head, BNode)
-                      for cell in self._cells(head)}
-        for subj, pred, obj in self.s:
-            if subj in path_cells:
-                continue  # the steps of a path: checked below as properties
-            for term, role in ((pred, "property"), (obj, "class" if pred in (SH["class"], SH.targetClass)
-                                                   else "individual")):
-                if isinstance(term, URIRef) and str(term).startswith(PROJECT) and (term, role) not in seen:
-                    seen.add((term, role))
-                    if (term, RDF.type, None) not in self.o:
-                        self.add(ERROR, "declared", self._named(subj),
-                                 f"uses {role} {qname(term)}, which the ontology does not declare")
-        for head in self.s.objects(None, SH.path):
-            for step in (Collection(self.s, head) if isinstance(head, BNode) else [head]):
-                if isinstance(step, URIRef) and str(step).startswith(PROJECT) and (step, RDF.type, None) not in self.o \
-                        and (step, "path") not in seen:
-                    seen.add((step, "path"))
-                    self.add(ERROR, "declared", self._named(head), f"path uses property {qname(step)}, "
-                             "which the ontology does not declare")
+    def integrity(self) -> None:
+        """The load-time checks (reasoner.policy.integrity): declared terms, an evaluable tree, a
+        shape for every leaf, and shapes the engine can run. `check`, `batch`, `serve` refuse to
+        start on any of them; lint reports them all."""
+        from reasoner.shacl.compiler import ShapeError, compile_shapes
 
-    def _cells(self, head: Node) -> list[Node]:
-        cells = []
-        while isinstance(head, BNode) and head not in cells:
-            cells.append(head)
-            head = self.s.value(head, RDF.rest)
-        return cells
+        for f in findings(self.o, self.s):
+            self.add(ERROR, f.check, f.term, f.message)
+        try:
+            compile_shapes(self.s, {})
+        except ShapeError as exc:
+            self.add(ERROR, "engine", exc.shape, exc.finding)
 
     def reachable(self) -> None:
         criteria = self.criteria()
         owned = {s for _, _, s in self.roles()}
-        for c, role, s in self.roles():
-            if (s, None, None) not in self.s:
-                self.add(ERROR, "reachable", c, f"names {role} {qname(s)}, which no shapes file defines")
         used_by_shapes: set[Node] = set()
         for p in (SH.node, SH.qualifiedValueShape, SH["not"], SH.property):
             used_by_shapes.update(self.s.objects(None, p))
@@ -171,10 +162,6 @@ class _Linter:
                          "its results would never be read")
             elif shape not in used_by_shapes:
                 self.add(WARNING, "reachable", shape, "a building block that no shape uses")
-        for c in criteria:
-            for child in self.children(c):
-                if child not in criteria:
-                    self.add(ERROR, "reachable", c, f"lists {qname(child)}, which is not a criterion")
         roots = [c for c in criteria if (c, BX.appliesTo, None) in self.o]
         reached: set[Node] = set()
         todo = list(roots)
@@ -229,8 +216,6 @@ class _Linter:
             sentence = str(self.o.value(c, BX.policySentence) or "")
             if not sentence:
                 self.add(ERROR, "leaf", c, "has no bx:policySentence (the policy's own words)")
-            if not self.children(c) and self.o.value(c, BX.shape) is None:
-                self.add(ERROR, "leaf", c, "is a leaf with no shape: it would always be met")
         for c, role, s in self.roles():
             if self.s.value(s, SH.message) is None:
                 self.add(ERROR, "leaf", s, f"{role} of {qname(c)} has no sh:message")
@@ -246,6 +231,46 @@ class _Linter:
                 for p in (SH.message, BX.warningCode):
                     if self.s.value(s, p) is None:
                         self.add(ERROR, "leaf", s, f"warning shape without {qname(p)}")
+
+    def overrides(self) -> None:
+        """A stated bx:openShape overrides the reading derived from the shape: it must say which
+        reading of the policy makes it so (bx:reading), and the shape must have a derived reading to
+        override (else it changes nothing)."""
+        from reasoner.policy.kb import context_paths, contract_fields
+        from reasoner.policy.openreading import OpenReadingError, Sources, derive
+
+        stated = [(c, s) for c, s in self.o.subject_objects(BX.openShape) if isinstance(c, URIRef)]
+        if not stated:
+            return
+        fields = {p: tuple(str(o) for o in self.o.objects(p, BX.derivedFromField))
+                  for p in set(self.o.subjects(BX.derivedFromField, None))}
+        sources = Sources.of(fields, context_paths(), *contract_fields(), ontology=self.o)
+        for c, override in sorted(stated):
+            if self.o.value(c, BX.reading) is None:
+                self.add(ERROR, "override", c, f"states bx:openShape {qname(override)} without bx:reading: "
+                         "say which reading of the policy the derived not-contradicted reading misses")
+            shape = self.o.value(c, BX.shape)
+            if shape is None or (shape, None, None) not in self.s:
+                continue
+            scratch = Graph()
+            scratch += self.s
+            try:
+                derived = derive(scratch, [shape], sources)
+            except OpenReadingError:
+                continue  # an override is how such a shape is read
+            if not derived and override == shape:
+                # An override that is another shape adds a reading of values sent (an unknown
+                # diagnosis), which no derivation from absence could: only the shape itself is redundant.
+                self.add(WARNING, "override", c, f"states bx:openShape {qname(override)}, but {qname(shape)} "
+                         "cannot be missing (nothing in it fails on a fact that was not sent): remove it")
+
+    def thresholds(self) -> None:
+        """A threshold a criterion's shape tests that its policy sentence does not state."""
+        for c, _role, s in self.roles():
+            sentence = " ".join(str(x) for x in (self.s.value(s, BX.policySentence),
+                                                 self.o.value(c, BX.policySentence)) if x is not None)
+            for m in mismatches(self.s, s, sentence):
+                self.add(ERROR, "threshold", s, m.message)
 
     def consistency(self) -> None:
         if shutil.which("java") is None:
@@ -336,10 +361,12 @@ def lint_graphs(vg: VersionGraphs, hermit: bool = True, shacl_shacl: bool = True
     linter = _Linter(vg)
     if shacl_shacl:
         linter.shacl_shacl()
-    linter.declared()
+    linter.integrity()
     linter.reachable()
     linter.numbers()
     linter.leaves()
+    linter.overrides()
+    linter.thresholds()
     if hermit:
         linter.consistency()
     return linter.found

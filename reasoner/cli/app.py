@@ -10,9 +10,16 @@ only when its command runs, so the command line starts quickly.
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import typer
 
 from reasoner.cli import batch, check, review, schedule, store
+
+EXIT_POLICY = 3  # the policy files hold a mistake that would make decisions meaningless
 
 app = typer.Typer(
     name="blincyto",
@@ -24,6 +31,26 @@ app = typer.Typer(
 
 for _module in (check, schedule, batch, store, review):
     _module.register(app)
+
+
+def _refusing(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that prints one line and exits 3 when the knowledge base refuses to load
+    (reasoner.policy.integrity.PolicyError: the finding, the file and the term)."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Exception as exc:
+            integrity = sys.modules.get("reasoner.policy.integrity")  # not imported: not raised
+            if integrity is None or not isinstance(exc, integrity.PolicyError):
+                raise
+            typer.echo(f"blincyto: {exc}", err=True)
+            raise typer.Exit(code=EXIT_POLICY) from None
+    return run
+
+
+for _info in app.registered_commands:
+    _info.callback = _refusing(_info.callback)
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -46,8 +46,8 @@ def _fail(message: str) -> typer.Exit:
 def _factory(version: str | None, versions_dir: Path | None) -> Callable[[tuple[Path, ...]], "Reasoner"]:
     """Engines for one version, one per set of extra KB files (test cases may bring a label change)."""
     from reasoner.flow.engine import Reasoner, default_reasoner
-    from reasoner.policy.versions import resolve, unsupported
-    from reasoner.shacl.shape import UnsupportedShape
+    from reasoner.policy.integrity import PolicyError
+    from reasoner.policy.versions import VersionError, resolve
 
     spec = None if version is None else resolve(version, versions_dir)
     cache: dict[tuple[Path, ...], Reasoner] = {}
@@ -59,10 +59,10 @@ def _factory(version: str | None, versions_dir: Path | None) -> Callable[[tuple[
             else:
                 try:
                     cache[extra] = Reasoner(extra_kb=extra, version=spec)
-                except UnsupportedShape as exc:  # a version the engine cannot run: name its file
+                except PolicyError as exc:  # a version that does not load: a bad input (it names its file)
                     if spec is None:
                         raise
-                    raise unsupported(spec, exc) from None
+                    raise VersionError(str(exc)) from None
         return cache[extra]
 
     return get

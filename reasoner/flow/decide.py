@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rdflib import URIRef
+from rdflib import RDF, URIRef
+from rdflib.collection import Collection
 from rdflib.namespace import SH
 
 from reasoner.flow.enrich import Derived
@@ -110,7 +111,34 @@ def _needs(c: Criterion, kb: KnowledgeBase, report: Report) -> list[str]:
     if not fields or (results and results.pathless):
         fields.update(c.asks_for)
         fields.update(kb.shape_info[c.shape].asks_for)
+    if not fields:  # a result of a whole sh:or (no path): every field the shape reads
+        fields.update(_fields_read(kb, c.shape))
     return sorted(fields)
+
+
+def _fields_read(kb: KnowledgeBase, shape: URIRef) -> tuple[str, ...]:
+    """The contract fields a shape's paths read (kept on the knowledge base: it never changes)."""
+    cache = kb.__dict__.setdefault("_fields_read", {})
+    found = cache.get(shape)
+    if found is None:
+        g, fields, todo, seen = kb.shapes, set(), [shape], set()
+        while todo:
+            node = todo.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            path = g.value(node, SH.path)
+            steps = tuple(Collection(g, path)) if path is not None and (path, RDF.first, None) in g else (path,)
+            if path is not None and all(isinstance(p, URIRef) for p in steps):
+                fields.update([kb.field_of_path[steps]] if steps in kb.field_of_path
+                              else kb.derived_fields.get(steps[-1], ()))
+            for p in (SH.property, SH.node, SH.qualifiedValueShape):
+                todo.extend(g.objects(node, p))
+            for p in (SH["or"], SH["and"]):
+                for head in g.objects(node, p):
+                    todo.extend(Collection(g, head))
+        found = cache[shape] = tuple(sorted(fields))
+    return found
 
 
 def _sent(request: dict[str, Any], dotted: str) -> bool:

@@ -27,9 +27,7 @@ class Runner(Protocol):
 def shapes_runner(kb: KnowledgeBase, engine: Engine = "fast") -> Runner:
     """The knowledge base's shapes, ready to validate request graphs with `engine`."""
     if engine == "fast":
-        from reasoner.shacl.compiler import compile_shapes
-
-        return compile_shapes(kb.shapes, kb.shape_owner, kb.graph)
+        return kb.compiled  # compiled once, when the knowledge base was loaded (and checked)
     from reasoner.shacl.pyshacl_engine import ShapesRunner
 
     return ShapesRunner(kb.shapes, kb.shape_owner)

@@ -151,19 +151,24 @@ def _files(files: list[Path]) -> Iterator[Record]:
 # ---------------------------------------------------------------------------------------------
 
 _REASONER: Any = None
+_BUILT_FOR: tuple | None = None
 _FORMAT: Format = Format.jsonl
 
 
 def _init_worker(fmt: str, extra_kb: tuple[str, ...], engine: str) -> None:
-    """Build the worker's Reasoner once; every chunk it gets reuses it."""
-    global _REASONER, _FORMAT
+    """Build the worker's Reasoner once; every chunk it gets reuses it (a forked worker inherits the
+    one `run_batch` built, and with it the proof that the knowledge base loads)."""
+    global _REASONER, _FORMAT, _BUILT_FOR
     from reasoner.flow.engine import Reasoner, default_reasoner
 
     _FORMAT = Format(fmt)
+    if _BUILT_FOR == (extra_kb, engine):
+        return
     if extra_kb or engine != "fast":
         _REASONER = Reasoner(extra_kb, engine=engine)  # type: ignore[arg-type]
     else:
         _REASONER = default_reasoner()
+    _BUILT_FOR = (extra_kb, engine)
     # The knowledge base lives as long as the worker: keep its objects out of the collector's way
     # (each request graph is freed by the young-generation collections alone).
     gc.freeze()
@@ -388,11 +393,13 @@ def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl
               progress: Callable[[int], None] | None = None, stdin: BinaryIO | None = None) -> Summary:
     """Evaluate every record of `source` into `output` (see the module doc); returns the summary.
 
-    Raises BatchInputError when the input cannot be read at all (before OUTPUT is touched).
+    Raises BatchInputError when the input cannot be read at all, and PolicyError when the knowledge
+    base refuses to load (both before OUTPUT is touched).
     """
     fmt = Format(fmt)
     workers = workers or os.cpu_count() or 1
     records = read_records(source, stdin=stdin)
+    _init_worker(fmt.value, tuple(extra_kb), engine)  # here, once: a broken policy stops the batch now
     out_path = Path(output)
     done = prepare_output(out_path, fmt, resume)
     summary = Summary()
@@ -414,7 +421,6 @@ def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl
                 progress(len(rows))
 
         if workers <= 1:
-            _init_worker(fmt.value, tuple(extra_kb), engine)
             for chunk in _chunks(records, done, chunk_size, summary, None):
                 write(_run_chunk(chunk))
         else:

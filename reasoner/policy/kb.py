@@ -7,38 +7,23 @@ plain lookup tables; per request the engine only consults them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
-from rdflib import RDF, RDFS, SKOS, BNode, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, RDFS, SKOS, BNode, Graph, Literal, URIRef
+from rdflib.term import Node
 from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, SH
 from rdflib.plugins.stores.memory import Memory
 
+from reasoner.policy import integrity
+from reasoner.policy.openreading import OpenReadingError, Sources, derive
 from reasoner.policy.resources import contract_file, turtle_files
+from reasoner.policy.terms import BX, CP, KB, PREFIXES, SHP, TermNamespace  # noqa: F401 - re-exported
 from reasoner.shacl.datagraph import TYPE, canonical, exact
-
-
-class TermNamespace(Namespace):
-    """A namespace that makes each term once: `BX.member` is then the very object the KB tables and
-    the request graph hold, so dictionary lookups skip rdflib's slow term comparison."""
-
-    def __getattr__(self, name: str) -> URIRef:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        term = self.__dict__[name] = canonical(self.term(name))
-        return term
-
-
-BX = TermNamespace("https://w3id.org/blincyto-pa/ontology#")
-KB = TermNamespace("https://w3id.org/blincyto-pa/kb/")
-CP = TermNamespace("https://w3id.org/blincyto-pa/policy/CP.PHAR.312/")
-SHP = TermNamespace("https://w3id.org/blincyto-pa/shapes/CP.PHAR.312/")
-
-PREFIXES = {"bx": BX, "kb": KB, "cp": CP, "shp": SHP, "sh": SH, "skos": SKOS, "dcterms": DCTERMS}
 
 
 @dataclass(frozen=True)
@@ -138,6 +123,7 @@ class KnowledgeBase:
     titles: dict[URIRef, str]  # preferred label of every typed individual
     notations: dict[URIRef, str] = field(default_factory=dict)
     decimal_places: dict[URIRef, int] = field(default_factory=dict)  # derived property -> rounding
+    compiled: Any = None  # the shapes, compiled (reasoner.shacl.compiler.CompiledShapes), at load
 
     @property
     def broader(self) -> dict[URIRef, tuple[URIRef, ...]]:
@@ -168,35 +154,49 @@ class KnowledgeBase:
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: Graph | None = None) -> KnowledgeBase:
-    """Parse ontology/ (plus any extra Turtle) and shapes/, and index them.
+def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: Graph | None = None,
+         origin: Callable[[Node], str] | None = None) -> KnowledgeBase:
+    """Parse ontology/ (plus any extra Turtle) and shapes/, check them, index them, compile the shapes.
 
     `ontology` / `shapes` stand in for the shipped folders: a policy version's graphs
-    (reasoner/versions.py). They are copied, never changed.
+    (reasoner/versions.py). They are copied, never changed. A mistake that would make decisions
+    meaningless (`reasoner.policy.integrity`) raises `PolicyError`, naming the finding, the file
+    (`origin(term)`; by default the Turtle file read that describes the term) and the term.
     """
     g = _graph()
+    files: list[Path] = []
     if ontology is not None:
         g += ontology
     for path in [*(turtle_files("ontology") if ontology is None else ()), *map(Path, extra_kb)]:
         g.parse(path, format="turtle")
+        files.append(Path(path))
     shapes_graph = _graph()
     if shapes is not None:
         shapes_graph += shapes
     else:
         for path in turtle_files("shapes"):
             shapes_graph.parse(path, format="turtle")
+            files.append(Path(path))
     shapes = shapes_graph
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
         shapes.bind(prefix, ns)
-
+    origin = origin or integrity.file_of(files)
     types = _type_closure(g)
-    return KnowledgeBase(
+    integrity.refuse(integrity.findings(g, shapes, types), origin)
+    criteria = _criteria(g)
+    field_of_path = context_paths()
+    derived_fields = {p: tuple(sorted(str(o) for o in g.objects(p, BX.derivedFromField)))
+                      for p in set(g.subjects(BX.derivedFromField, None))}
+    sources = Sources.of(derived_fields, field_of_path, *contract_fields(), ontology=g)
+    criteria, derived = _with_open_readings(criteria, shapes, sources, origin)
+
+    kb = KnowledgeBase(
         graph=g,
         shapes=shapes,
-        criteria=_criteria(g),
+        criteria=criteria,
         shape_info=_shape_info(shapes),
-        shape_owner=_shape_owner(shapes),
+        shape_owner=shape_owner_of(shapes),
         types=types,
         labels=_labels(g, types),
         regimen_components=_multi(g, BX.hasComponent),
@@ -209,15 +209,33 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         infant_before_months=int(_one(g, KB.InfantALL, BX.diagnosedBeforeAgeMonths)),
         label_changes=_label_changes(g),
         policies=_policies(g),
-        field_of_path=_context_paths(),
-        derived_fields={p: tuple(sorted(str(o) for o in g.objects(p, BX.derivedFromField)))
-                        for p in set(g.subjects(BX.derivedFromField, None))},
+        field_of_path=field_of_path,
+        derived_fields=derived_fields,
         identifiers={s: str(o) for s, o in g.subject_objects(DCTERMS.identifier) if isinstance(s, URIRef)},
         titles={s: str(g.value(s, SKOS.prefLabel) or g.value(s, RDFS.label))
                 for s in types if (s, SKOS.prefLabel, None) in g or (s, RDFS.label, None) in g},
         notations={s: str(o) for s, o in g.subject_objects(SKOS.notation) if isinstance(s, URIRef)},
         decimal_places=_decimal_places(g),
     )
+    from reasoner.shacl.compiler import compile_shapes
+
+    kb.compiled = integrity.compiled(lambda: compile_shapes(shapes, kb.shape_owner, g), g, shapes, origin,
+                                     {o: s for s, o in derived.items()})
+    return kb
+
+
+def _with_open_readings(criteria: dict[URIRef, Criterion], shapes: Graph, sources: Sources,
+                        origin: Callable[[Node], str]) -> tuple[dict[URIRef, Criterion], dict[URIRef, URIRef]]:
+    """Every criterion with a shape and no stated bx:openShape gets the derived one (openreading.py),
+    written into `shapes` before they are indexed and compiled; also shape -> derived open shape."""
+    todo = sorted(c.shape for c in criteria.values() if c.shape is not None and c.open_shape is None)
+    try:
+        derived = derive(shapes, todo, sources)
+    except OpenReadingError as exc:
+        integrity.refuse([integrity.Finding("open-reading", exc.shape, str(exc))], origin)
+        raise  # not reached
+    return {iri: replace(c, open_shape=derived[c.shape]) if c.open_shape is None and c.shape in derived else c
+            for iri, c in criteria.items()}, derived
 
 
 class _CanonicalMemory(Memory):
@@ -402,7 +420,7 @@ def _shape_info(shapes: Graph) -> dict[URIRef, ShapeInfo]:
     return out
 
 
-def _shape_owner(shapes: Graph) -> dict[str, URIRef]:
+def shape_owner_of(shapes: Graph) -> dict[str, URIRef]:
     """Map every shape node reachable from a targeted shape back to that shape.
 
     pySHACL names the property shape (often a blank node) as a result's sh:sourceShape; the
@@ -424,7 +442,32 @@ def _shape_owner(shapes: Graph) -> dict[str, URIRef]:
     return owner
 
 
-def _context_paths() -> dict[tuple[URIRef, ...], str]:
+def contract_fields() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The dotted contract fields every valid request has (required all the way from the top), and
+    those that hold one value (not a list), from the JSON Schema."""
+    schema = json.loads(contract_file("request-v1.schema.json").read_text())
+    required: list[str] = []
+    scalar: list[str] = []
+
+    def walk(node: dict, prefix: str, always: bool) -> None:
+        needed = set(node.get("required", ()))
+        for name, child in node.get("properties", {}).items():
+            if not isinstance(child, dict):
+                continue
+            kinds = child.get("type")
+            kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+            if always and name in needed:
+                required.append(prefix + name)
+            if "object" in kinds:
+                walk(child, prefix + name + ".", always and name in needed)
+            elif "array" not in kinds:
+                scalar.append(prefix + name)
+
+    walk(schema, "", True)
+    return tuple(required), tuple(scalar)
+
+
+def context_paths() -> dict[tuple[URIRef, ...], str]:
     """Invert the JSON-LD context: property path -> the contract's dotted field name."""
     ctx = json.loads(contract_file("context.jsonld").read_text())["@context"]
     out: dict[tuple[URIRef, ...], str] = {}

@@ -24,7 +24,6 @@ from rdflib.term import Node
 
 from reasoner.policy.kb import PREFIXES, KnowledgeBase, load
 from reasoner.policy.resources import data_dir, turtle_files
-from reasoner.shacl.shape import UnsupportedShape
 
 BXV = Namespace("https://w3id.org/blincyto-pa/versions#")
 MANIFEST = "manifest.ttl"
@@ -313,19 +312,16 @@ def _drop_orphan(g: Graph, node: Node) -> None:
             todo.append(o)
 
 
-def unsupported(version: PolicyVersion, exc: UnsupportedShape) -> VersionError:
-    """A shape the engine cannot run, as a load-time error naming the version's file that holds it."""
-    files = ", ".join(str(p) for p in graphs(version).files_of(exc.shape)) or str(version.manifest)
-    return VersionError(f"{files}: shape {exc.shape} uses {exc.feature}, which the engine cannot run: "
-                        "this version cannot be evaluated (or diffed) as it stands")
-
-
 def load_kb(version: str | Path | PolicyVersion, extra_kb: Iterable[Path] = (),
             directory: Path | None = None) -> KnowledgeBase:
     """The knowledge base of a version, indexed as the engine needs it."""
     spec = resolve(version, directory)
     built = graphs(spec)
+
+    def origin(term: Node) -> str:
+        files = built.files_of(term)
+        return str(files[-1]) if files else ""
     try:
-        return load(extra_kb, ontology=built.ontology, shapes=built.shapes)
+        return load(extra_kb, ontology=built.ontology, shapes=built.shapes, origin=origin)
     except RecursionError:
         raise VersionError(f"{spec.manifest}: its graphs nest too deeply to load") from None

@@ -7,17 +7,23 @@ load time and turns every shape into closures over a per-run index of the data g
 in Python. Targets, paths and each family of constraint components live in their own modules
 (`targets`, `paths`, `components/`), each citing its section of the SHACL specification.
 
-Semantics are pySHACL's (the reference), result by result: the same focus node, path, source shape,
-constraint component, severity, value and message, with `allow_warnings` / `allow_infos` as the
-reasoner runs it. Only the SHACL Core features the component modules declare are compiled; any other
-constraint parameter, path form or shape construct raises `UnsupportedShape` at load time naming the
-shape and the feature, so a new shape can never be silently ignored.
-tests/test_fastpath_differential.py holds both engines to identical results.
+One engine, two back ends, one report. A top-level shape whose tree uses SHACL the components do not
+compile (SHACL-SPARQL, a constraint component declared in the shapes graph, sh:closed, sh:pattern, ...:
+`UnsupportedShape`) is validated by pySHACL (`reasoner.shacl.fallback`), for that shape only, and its
+results join the same `Report`. What no back end can run as the specification says fails at load
+(`ShapeError`): an ill-formed shape, a SPARQL query §5.3.1 forbids, SHACL-AF or SHACL-JS (which
+pySHACL, as the engine runs it, would ignore). So nothing in a shapes graph is ever silently ignored.
+
+Semantics are the specification's, as pySHACL implements them, result by result: the same focus node,
+path, source shape, constraint component, severity, value and message. `conforms` is true only when
+there is no result at all (a Warning is a result); nested shapes conform when they produce no result,
+whatever their severity. tests/test_fastpath_differential.py holds the compiled engine to pySHACL on
+the policy; tests/test_w3c_shacl.py holds it to the W3C SHACL test suite.
 """
 
 from __future__ import annotations
 
-from rdflib import RDF, Graph, Literal, URIRef
+from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import SH
 from rdflib.term import Node
@@ -28,49 +34,71 @@ from reasoner.shacl.index import Index
 from reasoner.shacl.paths import compile_path
 from reasoner.shacl.report import Report, ShapeResults
 from reasoner.shacl.report_graph import report_graph
-from reasoner.shacl.shape import ALLOWED_SEVERITIES, CompiledShape, Result, UnsupportedShape, remembered
+from reasoner.shacl.shape import CompiledShape, Result, ShapeError, UnsupportedShape, remembered
+from reasoner.shacl.sparql import check_queries, custom_components, uses_sparql
 from reasoner.shacl.targets import compile_targets, targeted
 
-__all__ = ["CompiledShapes", "UnsupportedShape", "compile_shapes"]
+__all__ = ["CompiledShapes", "ShapeError", "UnsupportedShape", "compile_shapes"]
 
-# Every constraint parameter of SHACL Core and SHACL-SPARQL (what pySHACL would act on). A shape
-# using one of them that the component modules do not compile is an error, not a silent pass.
+# Every constraint parameter of SHACL Core (§4) and SHACL-SPARQL (§5). A shape using one that the
+# component modules do not compile runs through pySHACL.
 ALL_PARAMETERS = frozenset(SH[n] for n in (
     "class", "datatype", "nodeKind", "minCount", "maxCount", "minExclusive", "minInclusive",
     "maxExclusive", "maxInclusive", "minLength", "maxLength", "pattern", "flags", "languageIn",
     "uniqueLang", "equals", "disjoint", "lessThan", "lessThanOrEquals", "not", "and", "or", "xone",
     "node", "property", "qualifiedValueShape", "qualifiedMinCount", "qualifiedMaxCount",
-    "qualifiedValueShapesDisjoint", "closed", "ignoredProperties", "hasValue", "in", "sparql",
-    "expression", "js", "rule", "target"))
+    "qualifiedValueShapesDisjoint", "closed", "ignoredProperties", "hasValue", "in", "sparql"))
+
+# Outside SHACL Core and SHACL-SPARQL: pySHACL, as the engine runs it, would ignore them.
+OUTSIDE = {SH.js: "SHACL-JS", SH.jsFunctionName: "SHACL-JS", SH.jsLibrary: "SHACL-JS",
+           SH.rule: "a SHACL-AF rule", SH.expression: "a SHACL-AF node expression",
+           SH.target: "a SHACL-AF custom target"}
 
 
 class CompiledShapes:
-    """All shapes of a shapes graph, compiled; `run(graph)` is one validation of one data graph."""
+    """All shapes of a shapes graph, compiled; `run(graph)` is one validation of one data graph.
+
+    `not_compiled` names the top-level shapes that run through pySHACL, with the reason."""
 
     def __init__(self, shapes: Graph, owner: dict[str, URIRef], terms: Graph | None = None) -> None:
         self.graph = _canonical_copy(shapes, terms)
         self._compiled: dict[Node, CompiledShape] = {}
+        self._failed: dict[Node, UnsupportedShape] = {}
         self._path_numbers: dict[tuple, int] = {}  # the same path in many shapes: evaluated once a run
         self._owner = owner
         self.top: list[CompiledShape] = []
-        for node in targeted(shapes):
-            self.top.append(self.shape(node, ()))
-        # What `run` walks: the active shapes, each with whether its results can break conformance.
-        self._active = [(shape, shape.severity not in ALLOWED_SEVERITIES) for shape in self.top if not shape.deactivated]
+        self.not_compiled: dict[Node, str] = {}
+        self.reference = None
+        try:
+            self._load()
+        except ShapeError as exc:
+            raise _located(self.graph, exc) from None
+        self._active = [shape for shape in self.top if not shape.deactivated]
+
+    def _load(self) -> None:
+        g = self.graph
+        _refuse_outside(g)
+        self._components = custom_components(g)
+        if self._components or (None, SH.sparql, None) in g:
+            check_queries(g, self._components)
+        for node in targeted(g):
+            try:
+                self.top.append(self.shape(node, ()))
+            except UnsupportedShape as exc:
+                self.not_compiled[node] = f"{exc.feature} (in {exc.shape})" if exc.shape != node else exc.feature
+        if self.not_compiled:
+            from reasoner.shacl.fallback import ReferenceShapes
+
+            self.reference = ReferenceShapes(g, self.not_compiled)
 
     # -- running ----------------------------------------------------------------------------------
 
     def run(self, data: Graph) -> Report:
         idx = Index(data)
         results: list[Result] = []
-        conforms = True
-        for shape, strict in self._active:
+        for shape in self._active:
             for focus in shape.targets(idx):
-                start = len(results)
                 shape.report(idx, focus, results)
-                if strict and conforms and len(results) > start and any(
-                        r[2].severity not in ALLOWED_SEVERITIES for r in results[start:]):
-                    conforms = False
         by_shape: dict[URIRef, ShapeResults] = {}
         for r in results:
             source: CompiledShape = r[2]
@@ -83,26 +111,49 @@ class CompiledShapes:
                 entry.pathless = True
             else:
                 entry.paths.add(source.path_key)
+        reference = self.reference
+        foreign = reference.run(data) if reference is not None else []
+        if foreign:
+            reference.group(foreign, self._owner, by_shape)
+        conforms = not results and not foreign  # SHACL 1.0 §3.6.1: any result, of any severity
         shapes = self.graph
-        return Report(lambda: report_graph(shapes, data, conforms, results), conforms, by_shape)
+        return Report(lambda: report_graph(shapes, data, conforms, results, foreign, reference), conforms, by_shape)
 
     # -- compiling --------------------------------------------------------------------------------
 
     def shape(self, node: Node, stack: tuple[Node, ...]) -> CompiledShape:
         """The compiled shape of `node` (each node once); `stack`: the shapes that refer to it."""
+        failed = self._failed.get(node)
+        if failed is not None:
+            raise failed
         if node in stack:
+            cycle = stack[stack.index(node):]
+            if not any((s, SH.path, None) in self.graph for s in cycle):
+                # every step keeps the same focus node: validating it never ends, whatever the data
+                raise ShapeError(node, "a recursive shape reference that follows no path: its validation "
+                                       "never ends")
             raise UnsupportedShape(node, "a recursive shape reference")
         done = self._compiled.get(node)
         if done is not None:
             return done
+        try:
+            shape = self._compile(node, stack + (node,))
+        except UnsupportedShape as exc:
+            self._failed[node] = exc
+            raise
+        self._compiled[node] = shape
+        return shape
+
+    def _compile(self, node: Node, stack: tuple[Node, ...]) -> CompiledShape:
         g = self.graph
         shape = CompiledShape(node)
-        self._compiled[node] = shape
-        stack = stack + (node,)
         params = {p for p in g.predicates(node) if p in ALL_PARAMETERS}
         unsupported = params - PARAMETERS
         if unsupported:
             raise UnsupportedShape(node, ", ".join(sorted(g.qname(p) for p in unsupported)))
+        sparql = uses_sparql(g, node, self._components)
+        if sparql is not None:
+            raise UnsupportedShape(node, sparql)
 
         deactivated = list(g.objects(node, SH.deactivated))
         shape.deactivated = bool(deactivated and isinstance(deactivated[0], Literal) and deactivated[0].value)
@@ -113,7 +164,7 @@ class CompiledShapes:
         shape.owner = None if owner_ is None else canonical(owner_)  # the KB's own object: fast lookups
         paths = list(g.objects(node, SH.path))
         if len(paths) > 1:
-            raise UnsupportedShape(node, "more than one sh:path")
+            raise ShapeError(node, "more than one sh:path")
         if paths:
             shape.path = paths[0]
             shape.values = compile_path(g, node, paths[0])
@@ -131,8 +182,6 @@ class CompiledShapes:
             pair = compile_(self, shape, params, stack)
             if pair is not None:
                 shape.constraints.append(pair)
-        if shape.severity != SH.Violation:
-            shape.plain = False
         return shape
 
     def children(self, shape: CompiledShape, predicate: URIRef, stack: tuple[Node, ...]) -> list[CompiledShape]:
@@ -140,17 +189,40 @@ class CompiledShapes:
 
     def lists(self, shape: CompiledShape, predicate: URIRef,
               stack: tuple[Node, ...]) -> list[tuple[Node, list[CompiledShape]]]:
+        """The members of each list of `predicate` (sh:and, sh:or, sh:xone), repeats kept: sh:xone
+        counts a member listed twice twice (W3C test core/node/xone-duplicate)."""
         out = []
         for head in self.graph.objects(shape.node, predicate):
-            members = list(dict.fromkeys(Collection(self.graph, head)))
+            members = list(Collection(self.graph, head))
             if not members:
-                raise UnsupportedShape(shape.node, f"an empty or malformed {self.graph.qname(predicate)} list")
+                raise ShapeError(shape.node, f"an empty or malformed {self.graph.qname(predicate)} list")
             out.append((head, [self.shape(m, stack) for m in members]))
         return out
 
 
+def _located(g: Graph, exc: ShapeError) -> ShapeError:
+    """The error named by the IRI shape (or component) that holds the blank node it is about."""
+    node, seen = exc.shape, set()
+    while isinstance(node, BNode) and node not in seen:
+        seen.add(node)
+        parent = next(iter(g.subjects(None, node)), None)
+        if parent is None:
+            break
+        node = parent
+    if node == exc.shape:
+        return exc
+    return ShapeError(node, f"{exc.finding} (in a blank node of it)")
+
+
+def _refuse_outside(g: Graph) -> None:
+    for p, what in OUTSIDE.items():
+        for s in g.subjects(p, None):
+            raise ShapeError(s, f"{g.qname(p)}: {what} is outside SHACL Core and SHACL-SPARQL; "
+                                "no back end of the engine runs it")
+
+
 def compile_shapes(shapes: Graph, owner: dict[str, URIRef], terms: Graph | None = None) -> CompiledShapes:
-    """Compile every shape of `shapes` (raises UnsupportedShape); `owner` maps shape ids to criteria.
+    """Compile every shape of `shapes` (raises ShapeError); `owner` maps shape ids to criteria.
 
     `terms`: the knowledge base graph, whose term objects the compiled checks then share (faster).
     """

@@ -2,7 +2,8 @@
 focus node to its value nodes over the run's `Index`.
 
 Predicate, sequence, inverse (of a predicate), alternative, zero-or-more, one-or-more and
-zero-or-one paths; anything else raises `UnsupportedShape` at load time.
+zero-or-one paths. The inverse of a complex path is not compiled (`UnsupportedShape`: the shape runs
+through pySHACL); a node that is no SHACL path raises `ShapeError` at load time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rdflib.namespace import SH
 from rdflib.term import Node
 
 from reasoner.shacl.index import Index
-from reasoner.shacl.shape import UnsupportedShape, Values
+from reasoner.shacl.shape import ShapeError, UnsupportedShape, Values
 
 __all__ = ["PATH_KINDS", "compile_path"]
 
@@ -29,11 +30,11 @@ def compile_path(g: Graph, shape: Node, path: Node) -> Callable[[Index, Node], V
             return set(by_p.get(path, ())) if by_p else set()
         return predicate
     if isinstance(path, Literal):
-        raise UnsupportedShape(shape, "a literal sh:path")
+        raise ShapeError(shape, "a literal sh:path")
     if (path, RDF.first, None) in g:
         steps = [compile_path(g, shape, p) for p in Collection(g, path)]
         if not steps:
-            raise UnsupportedShape(shape, "an empty sequence path")
+            raise ShapeError(shape, "an empty sequence path")
 
         def sequence(idx: Index, focus: Node) -> Values:
             nodes = {focus}
@@ -48,7 +49,7 @@ def compile_path(g: Graph, shape: Node, path: Node) -> Callable[[Index, Node], V
         return sequence
     kinds = [(p, o) for p, o in g.predicate_objects(path) if p in PATH_KINDS]
     if len(kinds) != 1:
-        raise UnsupportedShape(shape, f"the path {path!r}")
+        raise ShapeError(shape, f"the path {path!r} is not a SHACL property path (§2.3.1)")
     kind, inner = kinds[0]
     if kind == SH.inversePath:
         if not isinstance(inner, URIRef):

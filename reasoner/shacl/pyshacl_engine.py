@@ -1,7 +1,9 @@
-"""pySHACL as the engine's reference back end: the same shapes, the same `Report`.
+"""pySHACL as the engine's reference: the same shapes, the same `Report`, pySHACL alone.
 
 pySHACL is imported only when it is used, so a process that never asks for it does not pay for its
-import. tests/test_fastpath_differential.py holds the compiled engine to this one.
+import. tests/test_fastpath_differential.py holds the compiled engine to this one. Conformance is the
+specification's (no `allow_warnings` / `allow_infos`: a Warning is a result); decisions read the
+results by shape, which those options never changed.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from rdflib import RDF, Graph, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import SH
 
+from reasoner.shacl.fallback import context_aware
 from reasoner.shacl.report import Report, ShapeResults
 
 __all__ = ["ShapesRunner", "reference_validate"]
 
 _LOG = logging.getLogger("reasoner.shacl")
-_OPTIONS = {"inference": "none", "advanced": False, "allow_warnings": True, "allow_infos": True,
-            "inplace": True, "logger": _LOG}
+_OPTIONS = {"inference": "none", "advanced": False, "inplace": True, "logger": _LOG}
 
 
 class ShapesRunner:
@@ -39,7 +41,7 @@ class ShapesRunner:
         from pyshacl import Validator
         from pyshacl.graph_abstraction import DataGraph
 
-        validator = Validator(DataGraph.from_rdflib(_context_aware(data)), shacl_graph=self._empty,
+        validator = Validator(DataGraph.from_rdflib(context_aware(data)), shacl_graph=self._empty,
                               options=dict(_OPTIONS))
         validator.shacl_graph = self._shapes
         conforms, report, _text = validator.run()
@@ -65,21 +67,9 @@ class ShapesRunner:
         return out
 
 
-def _context_aware(data: Graph) -> Graph:
-    """pySHACL wraps the data graph in a Dataset, which needs a context-aware store: copy it if not."""
-    if data.store.context_aware:
-        return data
-    copy = Graph()
-    copy.namespace_manager = data.namespace_manager
-    for triple in data:
-        copy.add(triple)
-    return copy
-
-
 def reference_validate(data: Graph, shapes: Graph) -> tuple[bool, Graph]:
     """Plain `pyshacl.validate` over the same graphs: the reference the cached runner must match."""
     from pyshacl import validate
 
-    conforms, report, _ = validate(_context_aware(data), shacl_graph=shapes, inference="none",
-                                   allow_warnings=True, allow_infos=True)
+    conforms, report, _ = validate(context_aware(data), shacl_graph=shapes, inference="none")
     return conforms, report

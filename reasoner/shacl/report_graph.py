@@ -1,9 +1,11 @@
-"""The sh:ValidationReport graph of the fast path's results, as pySHACL writes it.
+"""The sh:ValidationReport graph of one run, as pySHACL writes it: the compiled shapes' results and
+those of the shapes that ran through pySHACL (`reasoner.shacl.fallback`), in one report.
 
 Built only when asked for (`Report.graph`, `Evaluation.report_graph`): a determination needs the
 results grouped by shape, not the graph. Nodes are copied from the shapes and data graphs the way
 pySHACL's `create_validation_report` copies them (a top blank node keeps its id, nested ones get
-fresh ids, each node once per report), so both engines give graphs with the same triples.
+fresh ids, each node once per report), so both engines give graphs with the same triples; one copier
+serves both back ends, so a node both name is copied once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rdflib.namespace import SH
 from rdflib.term import Node
 
 if TYPE_CHECKING:
+    from reasoner.shacl.fallback import ForeignResult, ReferenceShapes
     from reasoner.shacl.shape import Result
 
 __all__ = ["report_graph"]
@@ -64,8 +67,9 @@ class _Cloner:
         return clone
 
 
-def report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Result]) -> Graph:
-    """The sh:ValidationReport pySHACL would write for these results."""
+def report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Result],
+                 foreign: list[ForeignResult] = (), reference: ReferenceShapes | None = None) -> Graph:
+    """The sh:ValidationReport pySHACL would write for these results (compiled, then pySHACL's)."""
     vg = Graph(bind_namespaces="core")
     for prefix, ns in shapes.namespace_manager.namespaces():
         vg.namespace_manager.bind(prefix, ns)
@@ -75,6 +79,13 @@ def report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Resul
     clone = _Cloner(vg)
     for r in results:
         vg.add((report, SH.result, _result(vg, clone, shapes, data, r)))
+    for _text, node, triples in foreign:
+        vg.add((report, SH.result, node))
+        for s, p, o in triples:
+            if isinstance(o, tuple):  # (source graph, node): copied like the compiled results' nodes
+                source, term = o
+                o = clone(shapes if reference is not None and reference.is_shapes_graph(source) else data, term)
+            vg.add((s, p, o))
     return vg
 
 

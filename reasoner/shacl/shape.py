@@ -16,32 +16,41 @@ from rdflib.term import Node
 
 from reasoner.shacl.index import Index
 
-__all__ = ["ALLOWED_SEVERITIES", "CompiledShape", "Compiler", "Result", "UnsupportedShape", "Values",
-           "itself", "remembered"]
+__all__ = ["CompiledShape", "Compiler", "Result", "ShapeError", "UnsupportedShape", "Values", "itself",
+           "remembered"]
 
 Values = set  # value nodes of one focus node
 # A validation result: (focus node, value node or None, source shape, constraint component, message maker
 # [, details])
 Result = tuple
 
-ALLOWED_SEVERITIES = frozenset({SH.Warning, SH.Info})  # allow_warnings=True, allow_infos=True
-
 
 class UnsupportedShape(ValueError):
-    """A shape uses SHACL the compiler does not cover: load-time error naming the shape and feature."""
+    """A shape uses SHACL the compiler does not cover. Not an error of the shapes graph: the engine
+    runs that top-level shape through pySHACL instead (`reasoner.shacl.fallback`)."""
 
     def __init__(self, shape: Node, feature: str) -> None:
-        super().__init__(f"shape {shape}: {feature} is not supported by the fast path "
-                         f"(use Reasoner(engine='pyshacl') or extend reasoner/shacl/components)")
+        super().__init__(f"shape {shape}: {feature} is not compiled (runs through pySHACL)")
         self.shape = shape
         self.feature = feature
+
+
+class ShapeError(ValueError):
+    """A shape that no back end can run as the SHACL specification says: ill-formed (SHACL-SHACL), a
+    SPARQL query the specification forbids, or a feature outside SHACL Core and SHACL-SPARQL that
+    pySHACL would silently ignore. Raised at load time, naming the shape and the finding."""
+
+    def __init__(self, shape: Node, finding: str) -> None:
+        super().__init__(f"shape {shape}: {finding}")
+        self.shape = shape
+        self.finding = finding
 
 
 class CompiledShape:
     """One shape: its value nodes, its constraints as (holds, report) closures, its metadata."""
 
     __slots__ = ("node", "path", "values", "severity", "messages", "deactivated", "constraints",
-                 "plain", "owner", "path_key", "pathless", "targets")
+                 "owner", "path_key", "pathless", "targets")
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -51,7 +60,6 @@ class CompiledShape:
         self.messages: list[Literal] = []
         self.deactivated = False
         self.constraints: list[tuple[Callable, Callable]] = []
-        self.plain = True  # no severity other than sh:Violation among the shapes whose reports it passes up
         self.owner: URIRef | None = None
         self.path_key: tuple | None = None
         self.pathless = True
@@ -66,28 +74,15 @@ class CompiledShape:
             report(idx, focus, values, out)
 
     def conforms(self, idx: Index, focus: Node) -> bool:
-        """Conformance as a nested shape (sh:or, sh:not, ...): short-circuits, builds no results."""
-        if self.deactivated or self.severity in ALLOWED_SEVERITIES:
+        """Conformance as a nested shape (sh:or, sh:node, ...): no validation result, whatever its
+        severity (SHACL 1.0 §3.4 "conforms"); short-circuits, builds no results."""
+        if self.deactivated:
             return True
-        if not self.plain:
-            out: list[Result] = []
-            self.report(idx, focus, out)
-            return all(r[2].severity in ALLOWED_SEVERITIES for r in out)
         values = self.values(idx, focus)
         for holds, _report in self.constraints:
             if not holds(idx, focus, values):
                 return False
         return True
-
-    def silent(self, idx: Index, focus: Node) -> bool:
-        """No result at all (what sh:node requires); for a plain shape that is conformance."""
-        if self.deactivated:
-            return True
-        if self.plain:
-            return self.conforms(idx, focus)
-        out: list[Result] = []
-        self.report(idx, focus, out)
-        return not out
 
 
 class Compiler(Protocol):

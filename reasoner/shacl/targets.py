@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from rdflib import RDF, RDFS, Graph
+from rdflib import OWL, RDF, RDFS, Graph
 from rdflib.namespace import SH
 from rdflib.term import Node
 
@@ -16,13 +16,19 @@ __all__ = ["TARGETS", "compile_targets", "targeted"]
 TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
 
 
+def _classes(g: Graph) -> set[Node]:
+    """What a shape must be an instance of to be a class (§2.1.3.1): rdfs:Class and its subclasses
+    in the shapes graph, and owl:Class, which pySHACL adds as one (its "system triples")."""
+    return {RDFS.Class, OWL.Class, *g.subjects(RDFS.subClassOf, RDFS.Class)}
+
+
 def targeted(g: Graph) -> list[Node]:
     """Shapes that pySHACL validates on their own: those with a target or that are classes."""
     nodes: dict[Node, None] = {}
     for p in TARGETS:
         for s in g.subjects(p, None):
             nodes[s] = None
-    classes = {RDFS.Class, *g.subjects(RDFS.subClassOf, RDFS.Class)}
+    classes = _classes(g)
     for shape_type in (SH.NodeShape, SH.PropertyShape):
         for s in g.subjects(RDF.type, shape_type):
             if set(g.objects(s, RDF.type)) & classes:
@@ -33,7 +39,7 @@ def targeted(g: Graph) -> list[Node]:
 def compile_targets(g: Graph, node: Node) -> Callable[[Index], Iterable[Node]]:
     nodes = list(g.objects(node, SH.targetNode))
     classes = set(g.objects(node, SH.targetClass))
-    if set(g.objects(node, RDF.type)) & {RDFS.Class, *g.subjects(RDFS.subClassOf, RDFS.Class)}:
+    if set(g.objects(node, RDF.type)) & _classes(g):
         classes.add(node)
     subjects_of = list(g.objects(node, SH.targetSubjectsOf))
     objects_of = list(g.objects(node, SH.targetObjectsOf))

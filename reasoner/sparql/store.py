@@ -133,7 +133,13 @@ def kb_graph_names() -> dict[str, str]:
 
 
 def kb_quads() -> list[ox.Quad]:
-    """The shipped ontology and shapes as quads in their named graphs, plus the manifest graph."""
+    """The shipped ontology and shapes as quads in their named graphs, plus the manifest graph.
+
+    The knowledge base is loaded (and so checked: `reasoner.policy.integrity`) first: a policy that
+    would refuse to start the reasoner does not go into a store either (PolicyError)."""
+    from reasoner.flow.engine import default_reasoner
+
+    default_reasoner()
     names, quads, _ = _kb()
     return quads + _manifest(names)
 

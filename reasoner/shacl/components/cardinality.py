@@ -7,7 +7,7 @@ from rdflib.namespace import SH
 
 from reasoner.shacl.components.common import one_int
 from reasoner.shacl.messages import count_message
-from reasoner.shacl.shape import CompiledShape, Compiler, UnsupportedShape
+from reasoner.shacl.shape import CompiledShape, Compiler, ShapeError
 
 __all__ = ["COMPILERS", "PARAMETERS"]
 
@@ -20,7 +20,7 @@ def _count(param: URIRef, word: str, within, component):
         if param not in params:
             return None
         if shape.path is None:
-            raise UnsupportedShape(shape.node, f"{cs.graph.qname(param)} on a node shape")
+            raise ShapeError(shape.node, f"{cs.graph.qname(param)} on a node shape (only property shapes have it)")
         n = one_int(cs.graph, shape.node, param)
         message = count_message(word, n, shape, cs.graph)
 

@@ -9,7 +9,7 @@ from rdflib import XSD, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from reasoner.shacl.index import Index
-from reasoner.shacl.shape import CompiledShape, UnsupportedShape
+from reasoner.shacl.shape import CompiledShape, ShapeError
 
 __all__ = ["one_int", "per_value"]
 
@@ -17,7 +17,7 @@ __all__ = ["one_int", "per_value"]
 def one_int(g: Graph, shape: Node, p: URIRef) -> int:
     vals = list(g.objects(shape, p))
     if len(vals) != 1 or not isinstance(vals[0], Literal) or vals[0].datatype != XSD.integer or int(vals[0]) < 0:
-        raise UnsupportedShape(shape, f"{g.qname(p)} must be one non-negative xsd:integer")
+        raise ShapeError(shape, f"{g.qname(p)} must be one non-negative xsd:integer")
     return int(vals[0])
 
 

@@ -9,7 +9,7 @@ from rdflib.term import Node
 
 from reasoner.shacl.components.common import per_value
 from reasoner.shacl.messages import stringify
-from reasoner.shacl.shape import CompiledShape, Compiler, UnsupportedShape
+from reasoner.shacl.shape import CompiledShape, Compiler, ShapeError
 
 __all__ = ["COMPILERS", "PARAMETERS"]
 
@@ -52,7 +52,7 @@ def _in(cs: Compiler, shape: CompiledShape, params: set, stack):
     g = cs.graph
     heads = list(g.objects(shape.node, SH["in"]))
     if len(heads) != 1:
-        raise UnsupportedShape(shape.node, "more than one sh:in")
+        raise ShapeError(shape.node, "more than one sh:in")
     allowed: set[Node] = set()
     for item in g.items(heads[0]):
         allowed.add(item)

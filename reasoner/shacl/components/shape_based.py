@@ -7,7 +7,7 @@ from rdflib import Literal
 from rdflib.namespace import SH
 
 from reasoner.shacl.messages import stringify
-from reasoner.shacl.shape import CompiledShape, Compiler, Result, UnsupportedShape
+from reasoner.shacl.shape import CompiledShape, Compiler, Result, ShapeError, UnsupportedShape
 
 __all__ = ["COMPILERS", "PARAMETERS"]
 
@@ -39,7 +39,7 @@ def _node(cs: Compiler, shape: CompiledShape, params: set, stack):
     def holds(idx, focus, values):
         for t in targets:
             for v in values:
-                if not t.silent(idx, v):
+                if not t.conforms(idx, v):
                     return False
         return True
 
@@ -60,9 +60,7 @@ def _property(cs: Compiler, shape: CompiledShape, params: set, stack):
     children = cs.children(shape, SH.property, stack)
     for child in children:
         if child.path is None:
-            raise UnsupportedShape(shape.node, f"sh:property {child.node} has no sh:path")
-        if not child.plain:
-            shape.plain = False
+            raise ShapeError(shape.node, f"sh:property {child.node} has no sh:path (SHACL 1.0 §4.7.2)")
 
     def holds(idx, focus, values):
         for child in children:
@@ -85,8 +83,8 @@ def _qualified(cs: Compiler, shape: CompiledShape, params: set, stack):
             raise UnsupportedShape(shape.node, "sh:qualifiedMinCount/MaxCount without sh:qualifiedValueShape")
         return None
     g = cs.graph
-    if shape.path is None:
-        return None  # pySHACL ignores it on a node shape (with a warning)
+    if shape.path is None:  # pySHACL would ignore it, with a warning
+        raise ShapeError(shape.node, "sh:qualifiedValueShape on a node shape (only property shapes have it)")
     disjoint = list(g.objects(shape.node, SH.qualifiedValueShapesDisjoint))
     if disjoint and any(bool(d.value) for d in disjoint if isinstance(d, Literal)):
         raise UnsupportedShape(shape.node, "sh:qualifiedValueShapesDisjoint true")
@@ -94,7 +92,7 @@ def _qualified(cs: Compiler, shape: CompiledShape, params: set, stack):
     for p in (SH.qualifiedMinCount, SH.qualifiedMaxCount):
         vals = list(g.objects(shape.node, p))
         if len(vals) > 1 or (vals and not (isinstance(vals[0], Literal) and isinstance(vals[0].value, int))):
-            raise UnsupportedShape(shape.node, f"{g.qname(p)} must be one integer")
+            raise ShapeError(shape.node, f"{g.qname(p)} must be one integer")
         counts[p] = vals[0].value if vals else None
     low, high = counts[SH.qualifiedMinCount], counts[SH.qualifiedMaxCount]
     if low is None and high is None:

@@ -10,7 +10,7 @@ from rdflib.term import Node
 
 from reasoner.shacl.components.common import per_value
 from reasoner.shacl.messages import stringify
-from reasoner.shacl.shape import CompiledShape, Compiler, UnsupportedShape
+from reasoner.shacl.shape import CompiledShape, Compiler, ShapeError
 
 __all__ = ["COMPILERS", "PARAMETERS"]
 
@@ -34,7 +34,7 @@ def _length(parameter: URIRef):
             return None
         rules = list(cs.graph.objects(shape.node, parameter))
         if not all(isinstance(r, Literal) and isinstance(r.value, int) and r.value >= 0 for r in rules):
-            raise UnsupportedShape(shape.node, f"{cs.graph.qname(parameter)} must be a non-negative integer")
+            raise ShapeError(shape.node, f"{cs.graph.qname(parameter)} must be a non-negative integer")
 
         def ok(_idx, v, rule):
             n = rule.value

@@ -14,7 +14,7 @@ from rdflib.term import Node
 from reasoner.shacl.components.common import per_value
 from reasoner.shacl.index import Index
 from reasoner.shacl.messages import rules_message
-from reasoner.shacl.shape import CompiledShape, Compiler, UnsupportedShape
+from reasoner.shacl.shape import CompiledShape, Compiler, ShapeError
 
 __all__ = ["COMPILERS", "PARAMETERS"]
 
@@ -64,7 +64,7 @@ def _range(parameter: URIRef):
             return None
         rules = list(cs.graph.objects(shape.node, parameter))
         if not all(isinstance(r, Literal) for r in rules):
-            raise UnsupportedShape(shape.node, f"a non-literal {cs.graph.qname(parameter)}")
+            raise ShapeError(shape.node, f"a non-literal {cs.graph.qname(parameter)}")
         return per_value(shape, component, rules, _range_ok(test),
                          rules_message(cs.graph, rules, f"Value is not {sign} {{}}", f"Value is not {sign} in ({{}})"))
     return compile_

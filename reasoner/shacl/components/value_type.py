@@ -12,7 +12,7 @@ from rdflib.term import Node
 from reasoner.shacl.components.common import per_value
 from reasoner.shacl.index import Index
 from reasoner.shacl.messages import rules_message
-from reasoner.shacl.shape import CompiledShape, Compiler, UnsupportedShape
+from reasoner.shacl.shape import CompiledShape, Compiler, ShapeError
 
 __all__ = ["COMPILERS", "PARAMETERS"]
 
@@ -66,7 +66,7 @@ def _datatype(cs: Compiler, shape: CompiledShape, params: set, stack):
         return None
     rules = list(cs.graph.objects(shape.node, SH.datatype))
     if len(rules) != 1:
-        raise UnsupportedShape(shape.node, "more than one sh:datatype")
+        raise ShapeError(shape.node, "more than one sh:datatype")
     return per_value(shape, _DatatypeConstraintComponent, rules, _datatype_ok,
                      rules_message(cs.graph, rules, "Value is not Literal with datatype {}", ""))
 
@@ -82,7 +82,7 @@ def _node_kind(cs: Compiler, shape: CompiledShape, params: set, stack):
         return None
     rules = list(cs.graph.objects(shape.node, SH.nodeKind))
     if len(rules) != 1:
-        raise UnsupportedShape(shape.node, "more than one sh:nodeKind")
+        raise ShapeError(shape.node, "more than one sh:nodeKind")
 
     def ok(_idx, v, rule):
         for kind, allowed in _KINDS.items():
