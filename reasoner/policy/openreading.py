@@ -15,8 +15,8 @@ How a shape is read with absent facts passing (the rules are SHACL's own, applie
 - "Not sent" is, for a property the request carries, no value; for a property the engine derives
   (`bx:derivedFromField`, ontology/derivations.ttl), no value and some field it is derived from not
   sent. So `prescriber.consulting_specialties: []` is a fact ("no consultation"), its absence is
-  not. A field the contract requires is always sent: an unknown diagnosis *name* was sent, so no
-  recognised condition contradicts I.A.1 (and I.A.1 has no open reading: it cannot be missing).
+  not. A field the contract requires is always sent, so nothing is derived for it: the diagnosis
+  (I.A.1, II.A), whose unknown or lineage-less value is missing, states its reading as bx:openShape.
 - A value the ontology types `bx:NotStatedValue` counts as not sent (`ph_status: "unknown"`,
   reading 2).
 - `sh:or`, `sh:and` and `sh:node` are read member by member; `sh:not X` is not contradicted when X
