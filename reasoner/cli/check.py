@@ -1,7 +1,8 @@
 """`blincyto check` (one request, one determination) and `blincyto version`.
 
 `check` exits 0 with a determination (whatever the decision), 2 on invalid input: then standard
-error says `error: <field>: <reason>` and standard output stays empty. `--format ttl` writes the
+error says `error: <field>: <reason>` and standard output stays empty; 1 when the store cannot take
+the determination, or (never expected) when the engine fails on a valid request: one line, no traceback. `--format ttl` writes the
 determination's RDF (PROV-O activity, request graph, validation report) as TriG, the Turtle
 family's format for named graphs.
 """
@@ -17,8 +18,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from reasoner.cli.render import render_text
+from reasoner.cli.render import render_text, terminal_safe
 
+EXIT_FAILED = 1
 EXIT_INVALID = 2
 STDIN = "-"
 
@@ -29,16 +31,28 @@ class Format(str, Enum):
     ttl = "ttl"
 
 
-def _fail(field: str, reason: str) -> typer.Exit:
-    sys.stderr.write(f"error: {field}: {reason}\n")
-    return typer.Exit(code=EXIT_INVALID)
+def _fail(field: str, reason: str, code: int = EXIT_INVALID) -> typer.Exit:
+    sys.stderr.write(f"error: {terminal_safe(field)}: {terminal_safe(reason)}\n")
+    return typer.Exit(code=code)
+
+
+def _internal(exc: BaseException) -> typer.Exit:
+    """The engine failed on a request the contract accepts: a bug. One line naming the exception's
+    type only (its message may quote the request's values)."""
+    return _fail("(request)", f"could not be evaluated: internal error ({type(exc).__name__}); please report it",
+                 EXIT_FAILED)
 
 
 def _read(source: str) -> bytes:
+    """At most one byte more than a request may have (`check /dev/zero` must not fill the memory)."""
+    from reasoner.flow.check import MAX_REQUEST_BYTES
+
+    limit = MAX_REQUEST_BYTES + 1
     if source == STDIN:
         stream = getattr(sys.stdin, "buffer", None)
-        return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
-    return Path(source).read_bytes()
+        return stream.read(limit) if stream is not None else sys.stdin.read(limit).encode("utf-8")
+    with Path(source).open("rb") as f:
+        return f.read(limit)
 
 
 def check(
@@ -59,9 +73,11 @@ def check(
     try:
         parsed = parse_request_text(data)
         engine = default_reasoner()
-        evaluation = engine.evaluate_full(parsed)
+        evaluation = engine.evaluate_full(parsed, checked=True)
     except InvalidRequest as exc:
         raise _fail(exc.field, exc.reason) from None
+    except Exception as exc:  # noqa: BLE001 - no request may end in a traceback
+        raise _internal(exc) from None
 
     if store is not None:  # stored before printing: no output that looks stored when it is not
         from reasoner.sparql.store import StoreError, open_store
@@ -74,12 +90,19 @@ def check(
             raise typer.Exit(code=1) from None
 
     det = evaluation.determination
+    try:  # every output is made whole before any of it is written
+        text = json.dumps(det, indent=2, ensure_ascii=False, allow_nan=False) + "\n"  # JSON has no Infinity
+    except ValueError as exc:
+        raise _internal(exc) from None
     if format is Format.json:
-        sys.stdout.write(json.dumps(det, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(text)
     elif format is Format.ttl:
         from reasoner.flow.provenance import determination_graph, serialize
 
-        sys.stdout.write(serialize(determination_graph(evaluation)))
+        try:
+            sys.stdout.write(serialize(determination_graph(evaluation)))
+        except Exception as exc:  # noqa: BLE001
+            raise _internal(exc) from None
     else:
         def policy_text(number: str) -> str | None:
             try:
