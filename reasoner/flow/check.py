@@ -313,7 +313,8 @@ def _not_unicode(text: str) -> bool:
 
 class _NotJSON(Exception):
     """Not plain, bounded JSON data: a Python type JSON has no exact type for (a tuple, a set, a date, a
-    key that is not a string), a non-finite number, a lone surrogate, or nesting beyond MAX_DEPTH."""
+    key that is not a string), a non-finite number, a lone surrogate, nesting beyond MAX_DEPTH, or a
+    list longer than any the contract allows. The schema-guided check then words the errors."""
 
 
 def _json_copy(obj: Any, depth: int = 0) -> Any:
@@ -336,7 +337,7 @@ def _json_copy(obj: Any, depth: int = 0) -> Any:
             out[key] = _json_copy(value, depth + 1)
         return out
     if kind is list:
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_DEPTH or len(obj) > _list_cap():  # longer than any list of the contract
             raise _NotJSON
         return [_json_copy(v, depth + 1) for v in obj]
     if kind is float:

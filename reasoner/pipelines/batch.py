@@ -90,6 +90,7 @@ class Summary:
 # ---------------------------------------------------------------------------------------------
 
 EVAL, KEEP, OLD_END, MISMATCH = "eval", "keep", "old-end", "mismatch"
+_os_write = os.write  # every byte of OUTPUT goes through here (tests put a full disk in its place)
 
 
 def _where(position: tuple[str, int | str]) -> str:
@@ -193,7 +194,6 @@ class _Writer:
         self.out, self.kept, self.summary, self.progress = out, kept, summary, progress
         self.rewriting = rewrite
         self.fd = out.open_temp() if rewrite else out.open_append(truncate=truncate)
-        self.written = 0
         if fmt is Format.csv and (rewrite or os.fstat(self.fd).st_size == 0):
             self._write([csv_line({c: c for c in CSV_COLUMNS}).encode()])
 
@@ -216,7 +216,6 @@ class _Writer:
                 self.abort()
                 raise OutputRefused(item[1])
         self._write(out)
-        self.written += new
         if self.progress is not None and new:
             self.progress(new)
 
@@ -224,10 +223,10 @@ class _Writer:
         data = memoryview(b"".join(parts))
         try:
             while data:
-                data = data[os.write(self.fd, data):]
+                data = data[_os_write(self.fd, data):]
         except OSError as exc:
             self.abort()
-            raise write_error(self.out.path, exc, self.written) from None
+            raise write_error(self.out.path, exc) from None
 
     def _swap(self) -> None:
         self.out.replace_with_temp(self.fd)

@@ -47,9 +47,9 @@ def _cause(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def write_error(path: Path, exc: OSError, written: int) -> OutputWriteError:
+def write_error(path: Path, exc: OSError) -> OutputWriteError:
     hint = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "fix the cause"
-    return OutputWriteError(f"cannot write {path}: {_cause(exc)} ({written} rows written this run; "
+    return OutputWriteError(f"cannot write {path}: {_cause(exc)} (the rows written are kept; "
                             f"{hint} and run again with --resume)")
 
 

@@ -184,7 +184,6 @@ def _run(path: Path, out: OutputFile, fmt: Format, resume: bool, workers: int | 
     summary = Summary(skipped=len(done))
     started = time.perf_counter()
     fd = out.open_temp() if rewrite else out.open_append(truncate=not resume)
-    written = 0
 
     def write(text: str) -> None:
         data = memoryview(text.encode("utf-8"))
@@ -195,7 +194,7 @@ def _run(path: Path, out: OutputFile, fmt: Format, resume: bool, workers: int | 
             os.close(fd)
             if rewrite:
                 out.discard_temp()
-            raise write_error(out.path, exc, written) from None
+            raise write_error(out.path, exc) from None
 
     try:
         if fmt is Format.csv and (rewrite or os.fstat(fd).st_size == 0):
@@ -215,7 +214,6 @@ def _run(path: Path, out: OutputFile, fmt: Format, resume: bool, workers: int | 
                 raise OutputRefused(f"{out.path} was not made from this INPUT ({position[0]} {position[1]} is "
                                     "before its last row): run without --resume to replace it")
             write(text)
-            written += 1
             summary.add((text, _id, decision, internal))
         while pending is not None:
             if not pending.error:
