@@ -415,8 +415,10 @@ def _screen(value: Any, schema: dict, path: tuple, problems: list[tuple[tuple, s
     if isinstance(value, numbers.Real):
         try:
             number = float(value)
-        except (OverflowError, ValueError):
-            number = math.inf
+        except OverflowError:  # finite, beyond a float: beyond every bound too
+            return INT_LIMIT + 1 if value > 0 else -INT_LIMIT - 1
+        except ValueError:
+            number = math.nan
         if math.isfinite(number):
             return number
         problems.append((path, NOT_FINITE))

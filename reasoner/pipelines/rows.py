@@ -163,7 +163,11 @@ def csv_cell(value: str) -> str:
 
 
 def csv_line(fields: dict[str, str]) -> str:
+    """One CSV record ending in `\n`. A cell with a carriage return is quoted too (the csv module
+    quotes only the characters of its line terminator), so no reader takes it for the end of a row."""
+    cells = [csv_cell(fields.get(c, "")) for c in CSV_COLUMNS]
+    quoting = csv.QUOTE_ALL if any("\r" in cell for cell in cells) else csv.QUOTE_MINIMAL
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([csv_cell(fields.get(c, "")) for c in CSV_COLUMNS])
+    csv.writer(out, lineterminator="\n", quoting=quoting).writerow(cells)
     return out.getvalue()
 
