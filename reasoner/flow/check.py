@@ -537,6 +537,13 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _parse_hostile(text: str) -> Any:
+    """The text again, with every number as the check can name it: infinities kept, integers of more
+    than 19 digits saturated. Only for texts the fast parse refused."""
+    return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates,
+                      parse_int=_bounded_int)
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) == len(pairs):
@@ -575,11 +582,15 @@ def parse_request_text(text: str | bytes) -> dict:
     try:
         try:
             obj = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates,
-                             parse_float=_finite_float, parse_int=_bounded_int)
+                             parse_float=_finite_float)
         except _Overflow:  # rare: parse as it is, and let the check name the field
             suspect = True
-            obj = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates,
-                             parse_int=_bounded_int)
+            obj = _parse_hostile(text)
+        except (json.JSONDecodeError, InvalidRequest):
+            raise
+        except ValueError:  # NaN, or an integer of 4,301 digits or more (Python refuses to read it)
+            suspect = True
+            obj = _parse_hostile(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
             WHOLE_REQUEST, f"not valid JSON: line {exc.lineno} column {exc.colno} ({exc.msg})"
