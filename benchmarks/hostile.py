@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -130,6 +129,14 @@ def concurrent(n: int, workdir: Path) -> dict:
             "of": len(others), "rows": len(lines), "duplicated": len(lines) - len(set(lines))}
 
 
+PEAK = """
+import resource, sys
+from reasoner.pipelines.batch import run_batch
+run_batch(sys.argv[1], sys.argv[2], workers=1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
 def memory(workdir: Path) -> dict:
     """Peak RSS of a batch reading a 300 MB line (then one request), and of one reading /dev/zero for 5 s."""
     from requestgen import requests
@@ -139,10 +146,12 @@ def memory(workdir: Path) -> dict:
         for _ in range(300):
             f.write(b"x" * (1 << 20))
         f.write(b"\n" + json.dumps(next(iter(requests(1, seed=1)))).encode() + b"\n")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([*CLI, "batch", str(line), "-o", str(workdir / "huge-out.jsonl"), "--workers", "1"], cwd=ROOT,
-                   capture_output=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak = subprocess.run([sys.executable, "-c", PEAK, str(line), str(workdir / "huge-out.jsonl")], cwd=ROOT,
+                          capture_output=True, text=True).stdout.split()
+    small = workdir / "small.jsonl"
+    small.write_text(json.dumps(next(iter(requests(1, seed=1)))) + "\n")
+    baseline = subprocess.run([sys.executable, "-c", PEAK, str(small), str(workdir / "small-out.jsonl")], cwd=ROOT,
+                              capture_output=True, text=True).stdout.split()
     line.unlink()
     proc = subprocess.Popen([*CLI, "batch", "/dev/zero", "-o", str(workdir / "zero-out.jsonl"), "--workers", "1"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -153,8 +162,9 @@ def memory(workdir: Path) -> dict:
         rss.append(int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]))
     proc.kill()
     proc.wait()
-    return {"300 MB line: peak RSS MB": round(peak / 1024) if peak > before else "<= earlier children",
-            "/dev/zero 5 s: RSS MB first/last": f"{rss[0] // 1024}/{rss[-1] // 1024}"}
+    return {"300 MB line then a request: peak RSS MB": int(peak[-1]) // 1024,
+            "one request alone: peak RSS MB": int(baseline[-1]) // 1024,
+            "/dev/zero for 5 s: RSS MB at 1 s / max / at 5 s": f"{rss[4] // 1024} / {max(rss) // 1024} / {rss[-1] // 1024}"}
 
 
 def full_disk(workdir: Path) -> dict:

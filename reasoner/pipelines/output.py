@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -61,7 +62,7 @@ def refuse_input(source: str | Path, output: Path, stdin: BinaryIO | None = None
     """Raise OutputRefused when writing OUTPUT would overwrite (or feed back into) INPUT."""
     if str(source) == STDIN:
         try:
-            fd = (stdin if stdin is not None else __import__("sys").stdin.buffer).fileno()
+            fd = (stdin if stdin is not None else sys.stdin.buffer).fileno()
             same = _same(os.fstat(fd), output)
         except (OSError, ValueError, AttributeError):  # no file behind standard input
             same = False
