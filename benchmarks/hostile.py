@@ -130,10 +130,11 @@ def concurrent(n: int, workdir: Path) -> dict:
 
 
 PEAK = """
-import resource, sys
+import sys
 from reasoner.pipelines.batch import run_batch
 run_batch(sys.argv[1], sys.argv[2], workers=1)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork/vfork and exec
+print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
 """
 
 
