@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "reasoner"
 
 # package -> the packages it may import (besides itself). The order, bottom up:
-# shacl <- policy <- dosing <- flow <- planning, sparql <- pipelines, authoring <- cli
+# shacl <- policy <- dosing <- flow <- planning, sparql, fhir <- pipelines, authoring <- cli
 LAYERS: dict[str, set[str]] = {
     "shacl": set(),
     "policy": {"shacl"},
@@ -28,13 +28,14 @@ LAYERS: dict[str, set[str]] = {
     "flow": {"dosing", "policy", "shacl"},
     "planning": {"flow", "dosing", "policy", "shacl"},
     "sparql": {"flow", "policy", "shacl"},
-    "pipelines": {"sparql", "flow", "dosing", "policy", "shacl"},
+    "fhir": {"flow", "dosing", "policy", "shacl"},
+    "pipelines": {"fhir", "sparql", "flow", "dosing", "policy", "shacl"},
     "authoring": {"sparql", "flow", "dosing", "policy", "shacl"},
-    "cli": {"authoring", "pipelines", "sparql", "planning", "flow", "dosing", "policy", "shacl"},
+    "cli": {"authoring", "pipelines", "fhir", "sparql", "planning", "flow", "dosing", "policy", "shacl"},
 }
 TOP_LEVEL = {"reasoner", "reasoner.spark"}
 # The public API re-exports from these (lazily); the alias module re-exports the Spark pipeline.
-FACADE = {"reasoner": {"flow", "planning"}, "reasoner.spark": {"pipelines"}}
+FACADE = {"reasoner": {"flow", "planning", "fhir"}, "reasoner.spark": {"pipelines"}}
 CORE = {"shacl", "policy", "dosing", "flow"}
 
 

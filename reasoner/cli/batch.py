@@ -22,12 +22,13 @@ class OutputFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     nq = "nq"
+    fhir = "fhir"
 
 
 def batch(
-    input: Annotated[str, typer.Argument(metavar="INPUT", help="JSON Lines file, folder of .json files, or - for standard input")],
+    input: Annotated[str, typer.Argument(metavar="INPUT", help="JSON Lines file (contract v1 requests or FHIR NDJSON, one Bundle a line), folder of .json files, or - for standard input")],
     output: Annotated[str, typer.Option("--output", "-o", help="file to append rows to (replaced unless --resume)")],
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="jsonl (determinations), csv, or nq (N-Quads of PROV-O determination graphs)")] = OutputFormat.jsonl,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="jsonl (determinations), csv, nq (N-Quads of PROV-O determination graphs), or fhir (NDJSON of PAS response Bundles)")] = OutputFormat.jsonl,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="worker processes (default: the machine's cores)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="keep OUTPUT's determinations (matched to INPUT by line or file), retry its error rows, go on where it stopped")] = False,
     spark: Annotated[bool, typer.Option("--spark", help="run on a local Apache Spark session (needs pyspark: the spark extra)")] = False,

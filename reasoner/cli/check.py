@@ -1,10 +1,13 @@
 """`blincyto check` (one request, one determination) and `blincyto version`.
 
 `check` exits 0 with a determination (whatever the decision), 2 on invalid input: then standard
-error says `error: <field>: <reason>` and standard output stays empty; 1 when the store cannot take
-the determination, or (never expected) when the engine fails on a valid request: one line, no traceback. `--format ttl` writes the
-determination's RDF (PROV-O activity, request graph, validation report) as TriG, the Turtle
-family's format for named graphs.
+error says `error: <field>: <reason>` and standard output stays empty (with `--format fhir`, it
+holds the OperationOutcome); 1 when the store cannot take the determination, or (never expected)
+when the engine fails on a valid request: one line, no traceback. REQUEST is contract v1 JSON or a
+FHIR R4 Bundle (recognised by its `resourceType`, or `--input fhir`); for a Bundle the field is a
+FHIRPath. `--format fhir` writes the Da Vinci PAS response Bundle (ClaimResponse first).
+`--format ttl` writes the determination's RDF (PROV-O activity, request graph, validation report)
+as TriG, the Turtle family's format for named graphs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ class Format(str, Enum):
     text = "text"
     json = "json"
     ttl = "ttl"
+    fhir = "fhir"
+
+
+class InputKind(str, Enum):
+    auto = "auto"
+    contract = "contract"
+    fhir = "fhir"
 
 
 def _fail(field: str, reason: str, code: int = EXIT_INVALID) -> typer.Exit:
@@ -56,12 +66,13 @@ def _read(source: str) -> bytes:
 
 
 def check(
-    request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG)")] = Format.text,
+    request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1 or a FHIR R4 Bundle), or - for standard input")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG), fhir (PAS ClaimResponse Bundle)")] = Format.text,
     store: Annotated[Optional[str], typer.Option("--store", metavar="DIR|URL", help="also add the determination to a SPARQL store: a directory (embedded, created if new) or a SPARQL 1.1 Update endpoint URL")] = None,
+    input: Annotated[InputKind, typer.Option("--input", "-i", help="auto (a FHIR resource is recognised by its resourceType), contract (v1 JSON) or fhir (an R4 Bundle)")] = InputKind.auto,
 ) -> None:
     """Evaluate one prior-authorization request and print the determination."""
-    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest, parse_request_text
+    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
 
     try:
         data = _read(request)
@@ -70,11 +81,17 @@ def check(
 
     from reasoner.flow.engine import default_reasoner
 
+    from reasoner.fhir.evaluate import evaluate_text
+
     try:
-        parsed = parse_request_text(data)
         engine = default_reasoner()
-        evaluation = engine.evaluate_full(parsed, checked=True)
+        evaluation, extraction = evaluate_text(engine, data, input.value)
     except InvalidRequest as exc:
+        if format is Format.fhir:
+            from reasoner.fhir.errors import operation_outcome
+
+            sys.stdout.write(json.dumps(operation_outcome([(exc.field, exc.reason, getattr(exc, "code", "invalid"))]),
+                                        indent=2) + "\n")
         raise _fail(exc.field, exc.reason) from None
     except Exception as exc:  # noqa: BLE001 - no request may end in a traceback
         raise _internal(exc) from None
@@ -90,12 +107,20 @@ def check(
             raise typer.Exit(code=1) from None
 
     det = evaluation.determination
-    try:  # every output is made whole before any of it is written
-        text = json.dumps(det, indent=2, ensure_ascii=False, allow_nan=False) + "\n"  # JSON has no Infinity
+    try:  # no output holds a number that is not finite (JSON has no Infinity); each is made whole first
+        text = json.dumps(det, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
     except ValueError as exc:
         raise _internal(exc) from None
     if format is Format.json:
         sys.stdout.write(text)
+    elif format is Format.fhir:
+        from reasoner.fhir.response import dumps, response_for
+
+        try:
+            bundle = dumps(response_for(evaluation, engine.kb, extraction), indent=2) + "\n"
+        except Exception as exc:  # noqa: BLE001
+            raise _internal(exc) from None
+        sys.stdout.write(bundle)
     elif format is Format.ttl:
         from reasoner.flow.provenance import determination_graph, serialize
 

@@ -164,6 +164,12 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
         heading("Derived facts:")
         for text in _derived_lines(derived, det.get("request_type")):
             line(f"  {text}")
+
+    sources = det.get("sources") or {}
+    if sources:  # a FHIR Bundle's request: where each field came from
+        heading("Sources (FHIR):")
+        for name, items in sources.items():
+            line(f"  {name}: " + "; ".join(f"{i.get('resource', '')} {i.get('element', '')}" for i in items))
     return out
 
 

@@ -5,6 +5,9 @@ deny      - a criterion flagged bx:denyWhenNotMet (not about the use) is not met
 needs-info- some pathway is only missing facts;
 refer     - otherwise: the first applicable section of the root's bx:otherwise tree (I.B / II.B),
             with the referral policy for the line of business from the graph.
+
+`clinician_review_required` is true for refer and deny: the reasoner recommends, a clinician makes
+an adverse decision (42 CFR 422.566(d), 438.210(b)(3); docs/contract-extensions.md).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from reasoner.flow.enrich import Derived
 from reasoner.flow.explain import Explainer, Finding, Truth
 from reasoner.policy.kb import KB, Criterion, KnowledgeBase, PolicyInfo
 from reasoner.shacl.report import Report
+
+# Decisions that are adverse to the member: never final without a clinician (docs/contract-extensions.md).
+CLINICIAN_REVIEW = frozenset({"refer", "deny"})
 
 
 def decide(request: dict[str, Any], request_types: set[URIRef], kb: KnowledgeBase, policy: PolicyInfo,
@@ -49,6 +55,7 @@ def decide(request: dict[str, Any], request_types: set[URIRef], kb: KnowledgeBas
         "policy_version": policy.version_label,
         "request_type": request["request_type"],
         "decision": decision,
+        "clinician_review_required": decision in CLINICIAN_REVIEW,
         "approval_months": root.approval_months if decision == "approve" else None,
         "pathways": met,
         "failed": [_failure(f, kb, report, request) for f in failed],

@@ -12,6 +12,10 @@
   and `prov:generated` a `bx:Determination` carrying the decision, approval months, satisfied
   pathways, failed criteria, referral, warnings and a `bx:validationReport` link.
 
+A determination of a FHIR Bundle (reasoner.fhir) carries `sources`: each becomes a
+`bx:FieldSource` (`bx:requestField`, `bx:fhirElement`) that `prov:wasDerivedFrom` the FHIR resource
+(its fullUrl, or `urn:blincyto:fhir-resource:Type/id`), and the request `prov:wasDerivedFrom` it too.
+
 `serialize(ds)` writes TriG when there are named graphs (Turtle cannot hold them) and Turtle
 otherwise; the command line's `--format ttl` means that Turtle family.
 """
@@ -22,6 +26,7 @@ import uuid
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
+from urllib.parse import quote
 
 from rdflib import BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, XSD
@@ -166,7 +171,27 @@ def determination_graph(ev: Any) -> Dataset:
             add((node, BX.message, Literal(warning["message"])))
         if warning.get("shape"):
             add((node, SH.sourceShape, URIRef(warning["shape"])))
+
+    for field_name, items in sorted((det.get("sources") or {}).items()):
+        for item in items:
+            node = BNode()
+            resource = _resource_iri(item["resource"])
+            add((result, BX.fieldSource, node))
+            add((node, RDF.type, BX.FieldSource))
+            add((node, RDF.type, PROV.Entity))
+            add((node, BX.requestField, Literal(field_name)))
+            add((node, BX.fhirElement, Literal(item.get("element", ""))))
+            add((node, PROV.wasDerivedFrom, resource))
+            add((resource, RDF.type, PROV.Entity))
+            add((ev.request_iri, PROV.wasDerivedFrom, resource))
     return ds
+
+
+def _resource_iri(ref: str) -> URIRef:
+    """A FHIR resource as an IRI: its fullUrl when that is absolute, else urn:blincyto:fhir-resource:Type/id."""
+    if ":" in ref.split("/", 1)[0]:
+        return URIRef(ref)
+    return URIRef("urn:blincyto:fhir-resource:" + quote(ref, safe="/"))
 
 
 def serialize(ds: Dataset) -> str:

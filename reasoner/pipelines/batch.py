@@ -1,8 +1,10 @@
 """Batch: many requests in, one row out per request, streamed, in parallel, resumable.
 
 Input is JSON Lines (a file or standard input, one request a line) or a folder of `.json` files
-(`records`). Each record becomes one row of OUTPUT, in input order: a determination (contract v1),
-or an error row naming the record and the field (`rows`); nothing a record holds can stop a batch.
+(`records`); a record may be contract v1 or a FHIR R4 Bundle (FHIR NDJSON: one Bundle a line),
+recognised by its `resourceType`. Each record becomes one row of OUTPUT, in input order: a
+determination (contract v1; `Format.fhir`: a PAS response Bundle), or an error row naming the record
+and the field (an OperationOutcome in FHIR) (`rows`); nothing a record holds can stop a batch.
 
 Memory stays flat whatever the input size: records are read lazily (no line held beyond the contract's
 size limit), at most `window` chunks are in flight between the reader and the worker processes (each
@@ -137,11 +139,20 @@ def _plan(records: Iterable[Record], old_rows: Iterable[OldRow], rewrite: bool, 
             yield (OLD_END,)
 
 
+CHUNK_BYTES = 4 << 20  # a chunk closes at `chunk_size` records or this many bytes of them
+
+
 def _chunks(items: Iterator[tuple], size: int, gate: threading.Semaphore | None) -> Iterator[list[tuple]]:
+    """Chunks of work items; with the window, at most `window` * CHUNK_BYTES of records are in flight
+    (128 requests of 1 MiB each would otherwise be 128 MiB a chunk)."""
     chunk: list[tuple] = []
+    held = 0
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size or item[0] == MISMATCH:
+        if item[0] == EVAL:
+            held += len(item[1][2])
+        if len(chunk) >= size or held >= CHUNK_BYTES or item[0] == MISMATCH:
+            held = 0
             if gate is not None:
                 gate.acquire()  # at most `window` chunks between reader and writer
             yield chunk

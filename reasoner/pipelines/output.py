@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from reasoner.pipelines.records import STDIN
-from reasoner.pipelines.rows import CSV_COLUMNS, NQ_MARK, Format, csv_line
+from reasoner.pipelines.rows import CSV_COLUMNS, FHIR_SOURCE, NQ_MARK, Format, csv_line
 
 __all__ = ["OldRow", "OutputFile", "OutputRefused", "OutputWriteError", "Scan", "refuse_input"]
 
@@ -297,7 +297,7 @@ _OPEN = OldRow(None, False, b"")  # a row that goes on on the next line
 
 
 def _parse(raw: bytes, line: bytes, fmt: Format) -> OldRow | None:
-    if fmt is Format.jsonl:
+    if fmt in (Format.jsonl, Format.fhir):
         return _from_json(raw, raw)
     if fmt is Format.nq:
         if not line.startswith(_MARK):
@@ -328,6 +328,13 @@ def _from_json(text: bytes, raw: bytes) -> OldRow | None:
         return None
     if not isinstance(obj, dict):
         return None
+    if "resourceType" in obj:  # a FHIR row: a response Bundle, or an OperationOutcome for an error
+        source = (obj.get("meta") or {}).get("source")
+        if not (isinstance(source, str) and source.startswith(FHIR_SOURCE)):
+            return OldRow(None, obj["resourceType"] == "OperationOutcome", raw)
+        where, _, at = source[len(FHIR_SOURCE):].partition(":")
+        return OldRow((where, int(at) if where == "line" and at.isdigit() else at),
+                      obj["resourceType"] == "OperationOutcome", raw)
     position: tuple[str, int | str] | None = None
     if isinstance(obj.get("line"), int):
         position = ("line", obj["line"])

@@ -3,7 +3,8 @@
 A determination, or an error row naming the record (line number or file name) and the field; *any*
 exception while a record is evaluated becomes an error row too (an internal error, named by its type
 only: messages may quote values), so no record can stop a batch. Every row says which record it
-is for (`line` / `file`, the CSV `source` column, the N-Quads mark): resume matches rows to records
+is for (`line` / `file`, the CSV `source` column, the N-Quads mark, a FHIR row's `meta.source`
+`urn:blincyto:batch:line:N`): resume matches rows to records
 by that position, never by the caller's id, which may repeat.
 
 Rows are safe to open: JSON escapes every control character, CSV cells that a spreadsheet would
@@ -34,6 +35,10 @@ class Format(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     nq = "nq"
+    fhir = "fhir"  # NDJSON of PAS response Bundles; error rows are OperationOutcomes
+
+
+FHIR_SOURCE = "urn:blincyto:batch:"  # meta.source of a FHIR row: urn:blincyto:batch:line:12
 
 
 class Row(NamedTuple):
@@ -51,17 +56,22 @@ class _NotFinite(Exception):
 
 def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
     """One record to one formatted row; never raises for anything a record may hold."""
-    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest, parse_request_text
+    from reasoner.fhir.evaluate import evaluate_text
+    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
 
     request_id: str | None = None
     try:
         if record.problem:
             raise InvalidRequest(WHOLE_REQUEST, record.problem)
-        request = parse_request_text(record.data)
-        request_id = request["id"]
-        ev = engine.evaluate_full(request, checked=True)  # parse_request_text has checked it
+        ev, extraction = evaluate_text(engine, record.data)  # contract v1 or a FHIR Bundle, checked
         det = ev.determination
-        text = format_nq(ev, record) if fmt is Format.nq else format_determination(fmt, det, record)
+        request_id = det["id"]
+        if fmt is Format.nq:
+            text = format_nq(ev, record)
+        elif fmt is Format.fhir:
+            text = format_fhir(ev, extraction, engine, record)
+        else:
+            text = format_determination(fmt, det, record)
         return Row(text, det["id"], det["decision"])
     except InvalidRequest as exc:
         if request_id is None:
@@ -82,7 +92,7 @@ def peek_id(data: bytes) -> str | None:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    value = obj.get("id") if isinstance(obj, dict) else None
+    value = obj.get("id") if isinstance(obj, dict) and "resourceType" not in obj else None  # a Bundle's id is not the request's
     return value if _valid_id(value) else None
 
 
@@ -109,6 +119,23 @@ def _json(obj: dict[str, Any]) -> str:
         raise _NotFinite from None
 
 
+def _fhir_source(record: Record) -> str:
+    return f"{FHIR_SOURCE}{record.where}:{record.at}"
+
+
+def format_fhir(ev: Any, extraction: Any, engine: Any, record: Record) -> str:
+    """A PAS response Bundle, one line; meta.source names the input record (for resume)."""
+    from reasoner.fhir.response import dumps, response_for
+
+    _json(ev.determination)
+    bundle = response_for(ev, engine.kb, extraction)
+    bundle["meta"] = {"source": _fhir_source(record)}
+    try:
+        return dumps(bundle, allow_nan=False) + "\n"
+    except ValueError:
+        raise _NotFinite from None
+
+
 def format_determination(fmt: Format, det: dict[str, Any], record: Record) -> str:
     if fmt is Format.jsonl:
         return _json({**det, **record.source}) + "\n"
@@ -120,6 +147,12 @@ def format_determination(fmt: Format, det: dict[str, Any], record: Record) -> st
 
 def format_error(fmt: Format, request_id: str | None, field_: str, reason: str, record: Record) -> str:
     error = {"field": field_, "reason": reason}
+    if fmt is Format.fhir:
+        from reasoner.fhir.errors import operation_outcome
+
+        outcome = operation_outcome([(field_, reason, "invalid")])
+        outcome["meta"] = {"source": _fhir_source(record)}
+        return json.dumps(outcome, ensure_ascii=False) + "\n"
     if fmt is Format.jsonl:
         return json.dumps({"id": request_id, "error": error, **record.source}, ensure_ascii=False) + "\n"
     if fmt is Format.csv:

@@ -5,8 +5,9 @@ compiles the shapes once (`default_reasoner()`, kept across partitions as Spark 
 Python workers); every partition then only evaluates. Rows are made by `reasoner.pipelines.rows`, so a bad
 request becomes the same error row as in a local batch, and any failure of the engine an error row too.
 
-- `determinations(df, column="request")`: a DataFrame of request JSON strings in, a DataFrame of
-  determinations out (one row per input row; `error_field` / `error_reason` set on an error row).
+- `determinations(df, column="request")`: a DataFrame of request JSON strings (contract v1, or FHIR
+  R4 Bundles: a column of Bundles) in, a DataFrame of determinations out (one row per input row;
+  `error_field` / `error_reason` set on an error row).
 - `run_batch_spark(...)`: `blincyto batch --spark` on a local session (`local[workers]`).
 """
 
@@ -44,8 +45,8 @@ def _reasoner() -> Any:
 
 def _determine(texts: Iterable[Any]) -> Iterator[tuple]:
     """One partition: request JSON strings to determination rows (error rows for bad ones)."""
-    from reasoner.flow.check import InvalidRequest, parse_request_text
-
+    from reasoner.fhir.evaluate import evaluate_text
+    from reasoner.flow.check import InvalidRequest
     from reasoner.pipelines.rows import peek_id
 
     engine = _reasoner()
@@ -54,9 +55,8 @@ def _determine(texts: Iterable[Any]) -> Iterator[tuple]:
         try:
             if text is None:
                 raise InvalidRequest("(request)", "is missing (null)")
-            request = parse_request_text(text)
-            request_id = request["id"]
-            det = engine.evaluate(request)
+            det = evaluate_text(engine, text)[0].determination  # contract v1 or a FHIR Bundle
+            request_id = det["id"]
             whole = json.dumps(det, ensure_ascii=False, allow_nan=False)  # no Infinity in any output
         except InvalidRequest as exc:
             if request_id is None and isinstance(text, (str, bytes)):
