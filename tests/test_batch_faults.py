@@ -199,6 +199,15 @@ def test_check_on_a_trigger_prints_no_traceback(tmp_path, sample):
     assert (result.returncode, result.stderr) == (2, "error: id: must be valid Unicode text (it holds a lone surrogate)\n")
 
 
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_check_reads_no_more_than_a_request_may_hold(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text(" " * 2_000_000 + '{"resourceType": "Bundle"}')  # FHIR too: no cut text is parsed
+    for path in ("/dev/zero", str(big)):
+        result = runner.invoke(app, ["check", path])
+        assert result.exit_code == 2 and result.stderr.startswith("error: (request): is too large"), path
+
+
 # ---------------------------------------------------------------------------------------------
 # Resume by position: reused ids, kill -9
 # ---------------------------------------------------------------------------------------------

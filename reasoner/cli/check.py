@@ -72,12 +72,14 @@ def check(
     input: Annotated[InputKind, typer.Option("--input", "-i", help="auto (a FHIR resource is recognised by its resourceType), contract (v1 JSON) or fhir (an R4 Bundle)")] = InputKind.auto,
 ) -> None:
     """Evaluate one prior-authorization request and print the determination."""
-    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
+    from reasoner.flow.check import MAX_REQUEST_BYTES, TOO_LARGE, WHOLE_REQUEST, InvalidRequest
 
     try:
         data = _read(request)
     except OSError as exc:
         raise _fail(WHOLE_REQUEST, f"cannot read {request}: {exc.strerror or exc}") from None
+    if len(data) > MAX_REQUEST_BYTES:  # said so before a cut text is parsed (FHIR input too)
+        raise _fail(WHOLE_REQUEST, TOO_LARGE)
 
     from reasoner.flow.engine import default_reasoner
 

@@ -81,6 +81,8 @@ def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
         return Row(format_error(fmt, request_id, WHOLE_REQUEST, NOT_FINITE, record), request_id, None, True)
     except Exception as exc:  # noqa: BLE001 - a poison record is an error row, never the end of a batch
         reason = f"could not be evaluated: internal error ({type(exc).__name__}); please report it"
+        if request_id is None:
+            request_id = peek_id(record.data)
         return Row(format_error(fmt, request_id, WHOLE_REQUEST, reason, record), request_id, None, True)
 
 
@@ -90,7 +92,7 @@ def peek_id(data: bytes) -> str | None:
         return None
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except Exception:  # noqa: BLE001 - ValueError, RecursionError, MemoryError: no id then
         return None
     value = obj.get("id") if isinstance(obj, dict) and "resourceType" not in obj else None  # a Bundle's id is not the request's
     return value if _valid_id(value) else None
