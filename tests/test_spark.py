@@ -53,7 +53,7 @@ def test_determinations_dataframe_matches_batch(spark, source, local_rows):
     df = spark.createDataFrame([(line,) for line in source.read_text().splitlines()], "request string")
     out = determinations(df.repartition(4)).collect()
     assert len(out) == N + len(BAD)
-    by_id = {r["id"]: r for r in local_rows if "error" not in r}
+    by_id = {r["id"]: {k: v for k, v in r.items() if k != "line"} for r in local_rows if "error" not in r}
     decided = [row for row in out if row["decision"] is not None]
     assert len(decided) == N
     for row in decided:
@@ -89,3 +89,35 @@ def test_batch_spark_resume_skips_what_is_done(spark, source, tmp_path, local_ro
     summary = run_batch_spark(source, out, Format.jsonl, resume=True, spark=spark)
     assert summary.skipped == 100
     assert [json.loads(line) for line in out.read_text().splitlines()] == local_rows
+
+
+def test_batch_spark_resume_retries_error_rows_and_honours_the_lock(spark, source, tmp_path, local_rows):
+    """Papercut 2 and issue 13 with --spark: an error row is evaluated again and replaced in place; a
+    locked OUTPUT is refused."""
+    from reasoner.pipelines.output import OutputFile, OutputRefused
+    from reasoner.pipelines.spark import run_batch_spark
+
+    out = tmp_path / "out.jsonl"
+    lines = [json.dumps(r, ensure_ascii=False) for r in local_rows[:50]]
+    lines[4] = json.dumps({"id": local_rows[4]["id"], "line": 5,
+                           "error": {"field": "(request)", "reason": "could not be evaluated: internal error"}})
+    out.write_text("\n".join(lines) + "\n")
+    summary = run_batch_spark(source, out, Format.jsonl, resume=True, spark=spark)
+    assert (summary.retried, summary.skipped, summary.errors) == (1, 49, len(BAD))
+    assert [json.loads(line) for line in out.read_text().splitlines()] == local_rows
+    with OutputFile(out, Format.jsonl).locked():
+        with pytest.raises(OutputRefused, match="another batch"):
+            run_batch_spark(source, out, Format.jsonl, resume=True, spark=spark)
+
+
+def test_determinations_of_the_issues_triggers_are_error_rows(spark):
+    from reasoner.pipelines.spark import determinations
+
+    base = next(iter(requests(1, seed=3)))
+    texts = ['{"id": "\\ud800"' + json.dumps({k: v for k, v in base.items() if k != "id"})[1:].join([", ", ""]),
+             json.dumps({**base, "request_date": "0001-01-15"}),
+             json.dumps({**base, "member": {"birth_date": "1990-01-01", "weight_kg": 1e308}}),
+             json.dumps(base).replace('"member": {', '"member": {"bsa_m2": 1' + "0" * 400 + ", ", 1)]
+    df = spark.createDataFrame([(t,) for t in texts], "request string")
+    fields = [row["error_field"] for row in determinations(df).collect()]
+    assert fields == ["id", "request_date", "member.weight_kg", "member.bsa_m2"]

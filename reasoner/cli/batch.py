@@ -13,7 +13,9 @@ from typing import Annotated, Optional
 
 import typer
 
-EXIT_UNREADABLE = 2
+EXIT_UNREADABLE = 2  # INPUT cannot be read (or --spark without pyspark)
+EXIT_REFUSED = 3  # OUTPUT refused: it is INPUT, another batch is writing it, or it was not made from INPUT
+EXIT_WRITE_FAILED = 4  # writing OUTPUT failed: a full disk, an I/O error, no permission
 
 
 class OutputFormat(str, Enum):
@@ -28,15 +30,17 @@ def batch(
     output: Annotated[str, typer.Option("--output", "-o", help="file to append rows to (replaced unless --resume)")],
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="jsonl (determinations), csv, nq (N-Quads of PROV-O determination graphs), or fhir (NDJSON of PAS response Bundles)")] = OutputFormat.jsonl,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="worker processes (default: the machine's cores)")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="keep OUTPUT, drop a torn last row, skip requests already in it")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="keep OUTPUT's determinations (matched to INPUT by line or file), retry its error rows, go on where it stopped")] = False,
     spark: Annotated[bool, typer.Option("--spark", help="run on a local Apache Spark session (needs pyspark: the spark extra)")] = False,
 ) -> None:
     """Evaluate every request of INPUT; one row per request in OUTPUT, an error row for a bad one.
 
-    Exit 0 when every request got a determination, 1 when some rows are error rows, 2 when INPUT
-    cannot be read. A summary goes to standard error.
+    Exit 0 when every row of OUTPUT is a determination, 1 when some are error rows, 2 when INPUT
+    cannot be read, 3 when OUTPUT is refused (it is INPUT, another batch is writing it, or --resume
+    finds it was not made from INPUT), 4 when writing OUTPUT fails (a full disk). A summary goes to
+    standard error; OUTPUT is created readable by its owner only (it holds health information).
     """
-    from reasoner.pipelines.batch import BatchInputError, Format, run_batch
+    from reasoner.pipelines.batch import BatchInputError, Format, OutputRefused, OutputWriteError, run_batch
 
     fmt = Format(format.value)
     if spark:
@@ -55,10 +59,23 @@ def batch(
                 summary = run_batch(input, output, fmt, workers=workers or os.cpu_count() or 1,
                                     resume=resume, progress=advance)
     except BatchInputError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _error(str(exc))
         raise typer.Exit(EXIT_UNREADABLE) from None
+    except OutputRefused as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_REFUSED) from None
+    except OutputWriteError as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_WRITE_FAILED) from None
     sys.stderr.write(summary.text())
     raise typer.Exit(summary.exit_code)
+
+
+def _error(message: str) -> None:
+    """One line on standard error; a path of the caller's is shown with its control characters escaped."""
+    from reasoner.cli.render import terminal_safe
+
+    sys.stderr.write(f"error: {terminal_safe(message)}\n")
 
 
 class _progress:

@@ -1,4 +1,9 @@
-"""The determination as a reviewer reads it: decision, period, pathways, what failed and why."""
+"""The determination as a reviewer reads it: decision, period, pathways, what failed and why.
+
+Every string goes through `terminal_safe` first: a request's `id` (and any other text that came
+from the caller) may hold ANSI escapes, line breaks or bidirectional overrides, and none of them may
+reach the terminal as such (a crafted id could otherwise print a fake `Decision: APPROVE` line).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,22 @@ from typing import Any, Callable
 
 from rich.text import Text
 
-__all__ = ["DECISION_STYLE", "render_text"]
+__all__ = ["DECISION_STYLE", "render_text", "terminal_safe"]
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else (f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def terminal_safe(value: Any) -> str:
+    """`value` as text a terminal shows as it is: every character that is not printable (control
+    characters, ESC, line breaks, tabs, format characters such as U+202E, lone surrogates) written
+    as a Python-style escape (`\\x1b`, `\\u202e`)."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
 
 DECISION_STYLE = {"approve": "bold green", "needs-info": "bold yellow", "refer": "bold cyan", "deny": "bold red"}
 
@@ -64,9 +84,10 @@ def _derived_lines(derived: dict, request_type: str | None = None) -> list[str]:
 def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda number: None) -> Text:
     """What a reviewer reads: decision, period, pathways, what failed and why, referral, warnings."""
     out = Text()
+    safe = terminal_safe
 
     def line(text: str = "", style: str | None = None) -> None:
-        out.append(text, style=style)
+        out.append(safe(text), style=style)
         out.append("\n")
 
     def heading(text: str) -> None:
@@ -78,7 +99,7 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
          f"policy {det.get('policy', '')}{version}")
     decision = str(det.get("decision", ""))
     out.append("Decision: ")
-    out.append(decision.upper(), style=DECISION_STYLE.get(decision))
+    out.append(safe(decision.upper()), style=DECISION_STYLE.get(decision))
     out.append("\n")
     months = det.get("approval_months")
     line(f"Approval period: {months} months" if months else "Approval period: none")
@@ -98,9 +119,10 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
         for item in failed:
             number = item.get("criterion", "")
             kind = item.get("kind", "")
-            out.append(f"  {number} ")
-            out.append(f"[{kind}]", style="red" if kind == "not-met" else "yellow")
-            out.append(f" {item.get('message', '')}\n")
+            out.append(safe(f"  {number} "))
+            out.append(safe(f"[{kind}]"), style="red" if kind == "not-met" else "yellow")
+            out.append(safe(f" {item.get('message', '')}"))
+            out.append("\n")
             sentence = item.get("policy_text") or policy_text(number)
             if sentence:
                 line(f"    Policy: \"{sentence}\"")

@@ -8,6 +8,11 @@ fact is named"). Any problem raises `InvalidRequest`, which names the field by i
 
 Error messages never repeat the values that were sent (a birth date is health information):
 they name the field and the rule only.
+
+Hostile input costs in proportion to its size and never escapes as another exception: the schema
+bounds every number, string and list; this module adds what JSON Schema cannot say (the limits
+below: text size, nesting depth, valid Unicode, finite numbers) and stops after `MAX_ERRORS`.
+A valid request takes the fast path (a compiled schema gate, no Python walk over text input).
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ import copy
 import datetime as _dt
 import json
 import math
+import numbers
+import re
+from decimal import Decimal
 from functools import cache
+from itertools import islice
 from typing import Any, Callable, Iterable
 
 import fastjsonschema
@@ -25,16 +34,26 @@ from jsonschema.exceptions import ValidationError
 
 from reasoner.policy.resources import contract_file
 
-__all__ = ["InvalidRequest", "check_request", "parse_request_text", "request_schema"]
+__all__ = ["InvalidRequest", "MAX_DEPTH", "MAX_ERRORS", "MAX_REQUEST_BYTES", "TOO_LARGE", "check_request",
+           "field_name", "parse_request_text", "request_schema"]
 
 SCHEMA_FILE = "request-v1.schema.json"
 WHOLE_REQUEST = "(request)"
+
+MAX_REQUEST_BYTES = 1 << 20  # request text: 1 MiB (bytes of UTF-8, or characters of a str); a batch line too
+MAX_DEPTH = 8  # the fast path walks a Python request no deeper (the contract's deepest field is at 3)
+MAX_ERRORS = 10  # errors listed in InvalidRequest.errors; checking stops there
+INT_LIMIT = 10**18  # beyond every bound of the schema: a larger integer is read as one just past it
+MAX_NAME_SHOWN = 64  # characters of an unknown field's name repeated in an error
+
+NOT_UNICODE = "must be valid Unicode text (it holds a lone surrogate)"
+NOT_FINITE = "must be a finite number"
 
 
 class InvalidRequest(ValueError):
     """A request that breaks contract v1. `field` is the dotted path, `reason` the rule broken.
 
-    `errors` lists every (field, reason) found by the schema, first the one reported.
+    `errors` lists the (field, reason) pairs found (at most MAX_ERRORS), first the one reported.
     """
 
     def __init__(self, field: str, reason: str, errors: list[tuple[str, str]] | None = None):
@@ -88,6 +107,26 @@ def schema_accepts(obj: Any) -> bool:
     return True
 
 
+@cache
+def _list_cap() -> int:
+    """One more item than the longest list the schema allows: a list cut there keeps its verdict."""
+    longest = 0
+
+    def walk(node: Any) -> None:
+        nonlocal longest
+        if isinstance(node, dict):
+            if isinstance(node.get("maxItems"), int):
+                longest = max(longest, node["maxItems"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(request_schema())
+    return longest + 1
+
+
 def _resolve(subschema: Any) -> dict:
     """Follow local `$ref`s (`#/$defs/name`) so the walk below sees the real subschema."""
     root = request_schema()
@@ -109,13 +148,31 @@ def _subschema(path: Iterable[str | int]) -> dict:
     return schema
 
 
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else (f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def field_name(name: Any) -> str:
+    """A caller's field name as an error may show it: printable, at most MAX_NAME_SHOWN characters.
+
+    Control characters, lone surrogates and bidirectional overrides are written as escapes, so an
+    error line can reach a terminal or a log as it is (unknown keys come from the caller)."""
+    text = name if isinstance(name, str) else type(name).__name__
+    cut = text[:MAX_NAME_SHOWN]
+    if not cut.isprintable():
+        cut = "".join(ch if ch.isprintable() else _escape(ch) for ch in cut)
+    return cut + ("..." if len(text) > MAX_NAME_SHOWN else "")
+
+
 def _dotted(path: Iterable[str | int]) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = field_name(part)
+            out += f".{name}" if out else name
     return out or WHOLE_REQUEST
 
 
@@ -146,7 +203,7 @@ _TYPE_WORDS = {
 
 
 def _limit(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{value:g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _null_hint(path: tuple, instance: Any) -> str:
@@ -175,7 +232,7 @@ def _schema_errors(error: ValidationError) -> list[tuple[tuple, str]]:
         return [(path + (name,), "is required") for name in missing[:1]]
     if kind == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
-        extras = [key for key in instance if key not in allowed]
+        extras = islice((key for key in instance if key not in allowed), MAX_ERRORS)
         out = []
         for key in extras:
             if isinstance(key, str) and key.startswith("@"):
@@ -208,21 +265,13 @@ def _schema_errors(error: ValidationError) -> list[tuple[tuple, str]]:
         return [(path, f"must be at most {_limit(value)}")]
     if kind == "minLength":
         return [(path, "must not be empty")]
+    if kind == "maxLength":
+        return [(path, f"must be at most {_limit(value)} characters long")]
+    if kind == "maxItems":
+        return [(path, f"must have at most {_limit(value)} items")]
     if kind == "pattern":
         return [(path, "does not have the expected form")]
     return [(path, f"breaks the schema rule '{kind}'")]
-
-
-def _non_finite(obj: Any, path: tuple = ()) -> Iterable[tuple[tuple, str]]:
-    """NaN and infinities pass every numeric bound of JSON Schema; reject them here."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        yield path, "must be a finite number"
-    elif isinstance(obj, dict):
-        for key, val in obj.items():
-            yield from _non_finite(val, path + (key,))
-    elif isinstance(obj, list):
-        for i, val in enumerate(obj):
-            yield from _non_finite(val, path + (i,))
 
 
 @cache
@@ -250,31 +299,166 @@ def _fill_defaults(obj: dict) -> None:
             node[path[-1]] = copy.deepcopy(default)
 
 
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+# --------------------------------------------------------------------------- what JSON Schema cannot say
+
+
+def _not_unicode(text: str) -> bool:
+    """A str that UTF-8 cannot hold (a lone surrogate, from a `\\ud800` escape or a Python string)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class _NotJSON(Exception):
-    """A Python value JSON has no exact type for (a tuple, a set, a date, a key that is not a string)."""
+    """Not plain, bounded JSON data: a Python type JSON has no exact type for (a tuple, a set, a date, a
+    key that is not a string), a non-finite number, a lone surrogate, nesting beyond MAX_DEPTH, or a
+    list longer than any the contract allows. The schema-guided check then words the errors."""
 
 
-def _json_copy(obj: Any) -> Any:
-    """A copy of JSON-typed data (dicts with string keys, lists, scalars); raises _NotJSON otherwise.
+def _json_copy(obj: Any, depth: int = 0) -> Any:
+    """A copy of plain JSON data (the fast path's walk over a Python request); raises _NotJSON otherwise.
 
     Only such data may pass the fast gate alone: fastjsonschema reads a tuple as an array, say,
     where jsonschema (the contract's reading) does not."""
     kind = type(obj)
+    if kind is str:
+        if not obj.isascii() and _not_unicode(obj):
+            raise _NotJSON
+        return obj
     if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise _NotJSON
         out = {}
         for key, value in obj.items():
-            if type(key) is not str:
+            if type(key) is not str or (not key.isascii() and _not_unicode(key)):
                 raise _NotJSON
-            out[key] = _json_copy(value)
+            out[key] = _json_copy(value, depth + 1)
         return out
     if kind is list:
-        return [_json_copy(v) for v in obj]
-    if kind not in _JSON_SCALARS:
-        raise _NotJSON
-    return obj
+        if depth >= MAX_DEPTH or len(obj) > _list_cap():  # longer than any list of the contract
+            raise _NotJSON
+        return [_json_copy(v, depth + 1) for v in obj]
+    if kind is float:
+        if not math.isfinite(obj):
+            raise _NotJSON
+        return obj
+    if kind is int or kind is bool or obj is None:
+        return obj
+    raise _NotJSON
+
+
+class _Opaque:
+    """Stands, in the copy jsonschema reads, for a value JSON has no type for: every type check fails
+    on it, and its repr (which jsonschema puts in messages we never show) costs nothing."""
+
+    def __repr__(self) -> str:
+        return "<not JSON>"
+
+
+_OPAQUE = _Opaque()
+
+
+def _saturate(value: int) -> int:
+    return value if -INT_LIMIT <= value <= INT_LIMIT else (INT_LIMIT + 1 if value > 0 else -INT_LIMIT - 1)
+
+
+def _screen(value: Any, schema: dict, path: tuple, problems: list[tuple[tuple, str]]) -> Any:
+    """A copy that jsonschema reads in time linear in the contract, noting what the schema cannot say.
+
+    Guided by the schema: only the contract's own objects and lists are descended into (a value under
+    an unknown key is dropped, as that key is the error; an object or list where the schema wants
+    none becomes a placeholder that fails every type check, as does a value of no JSON type), lists
+    are cut one item past the longest the schema allows (their verdict is kept), integers beyond
+    INT_LIMIT saturated (every bound of the schema is within it)."""
+    if isinstance(value, str):
+        if not value.isascii() and _not_unicode(value):
+            problems.append((path, NOT_UNICODE))
+        return value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return _saturate(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        problems.append((path, NOT_FINITE))
+        return None
+    if isinstance(value, Decimal):
+        if value.is_finite():
+            return value
+        problems.append((path, NOT_FINITE))
+        return None
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        if properties is None:
+            return _OPAQUE
+        out: dict = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append((path + (field_name(key),), "is not a field of the request (names are text)"))
+            elif key in properties:
+                out[key] = _screen(item, _resolve(properties[key]), path + (key,), problems)
+            else:
+                if not key.isascii() and _not_unicode(key):
+                    problems.append((path + (key,), NOT_UNICODE))
+                out[key] = None  # jsonschema names the key; what it holds is not looked at
+        return out
+    if isinstance(value, list):
+        if "items" not in schema:
+            return _OPAQUE
+        items = _resolve(schema["items"])
+        return [_screen(item, items, path + (i,), problems) for i, item in enumerate(value[:_list_cap()])]
+    if isinstance(value, numbers.Integral):  # numpy and friends: as the Python number they stand for
+        return _saturate(int(value))
+    if isinstance(value, numbers.Real):
+        try:
+            number = float(value)
+        except OverflowError:  # finite, beyond a float: beyond every bound too
+            return INT_LIMIT + 1 if value > 0 else -INT_LIMIT - 1
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
+        problems.append((path, NOT_FINITE))
+        return None
+    if isinstance(value, numbers.Number):
+        problems.append((path, "must be a real number"))
+        return None
+    return _OPAQUE
+
+
+def _slow_check(obj: Any) -> dict:
+    """The full check, wording every error: the screen, then jsonschema (at most MAX_ERRORS errors)."""
+    problems: list[tuple[tuple, str]] = []
+    try:
+        screened = _screen(obj, request_schema(), (), problems)
+    except RecursionError:  # a subclass of the caller's whose methods recurse: not JSON data
+        raise InvalidRequest(WHOLE_REQUEST, "is not JSON data") from None
+    if not isinstance(screened, dict):
+        raise InvalidRequest(WHOLE_REQUEST, "must be a JSON object")
+    for error in islice(_validator().iter_errors(screened), MAX_ERRORS):
+        problems.extend(_schema_errors(error))
+    if problems:
+        raise _invalid(problems)
+    _cross_field(screened)
+    _fill_defaults(screened)
+    return screened
+
+
+def _invalid(problems: list[tuple[tuple, str]]) -> InvalidRequest:
+    """One error per field, in contract order, at most MAX_ERRORS; the first is the one reported."""
+    problems.sort(key=lambda item: _order_key(item[0]))
+    seen: set[tuple] = set()
+    errors: list[tuple[str, str]] = []
+    for path, reason in problems:
+        if path not in seen:
+            seen.add(path)
+            errors.append((_dotted(path), reason))
+    errors = errors[:MAX_ERRORS]
+    field, reason = errors[0]
+    return InvalidRequest(field, reason, errors)
 
 
 # --------------------------------------------------------------------------- cross-field rules
@@ -306,38 +490,25 @@ def _cross_field(req: dict) -> None:
 
 
 def check_request(obj: Any, *, owned: bool = False) -> dict:
-    """Validate a contract v1 request; return it with defaults filled (e.g. `policy`).
+    """Validate a contract v1 request; return a checked copy with defaults filled (e.g. `policy`).
 
-    The caller's object is copied first unless `owned` (the caller hands it over: it is filled in,
-    and checked by jsonschema itself, as it may hold Python types JSON has not).
-    Raises InvalidRequest naming the field (the first in contract order when several are wrong).
+    The caller's object is never changed (`owned` is accepted for older callers and means nothing
+    now). Raises InvalidRequest naming the field (the first in contract order when several are wrong).
     """
     if not isinstance(obj, dict):
         raise InvalidRequest(WHOLE_REQUEST, "must be a JSON object")
-    if owned:
-        return _check(obj, plain=False, finite=False)
     try:
-        return _check(_json_copy(obj), plain=True, finite=False)
-    except _NotJSON:
-        return _check(copy.deepcopy(obj), plain=False, finite=False)
+        plain = _json_copy(obj)
+    except (_NotJSON, RecursionError):
+        return _slow_check(obj)
+    return _check_plain(plain)
 
 
-def _check(req: Any, plain: bool, finite: bool) -> dict:
-    """Check `req` (the object returned, with defaults filled in).
-
-    `plain`: it holds JSON types only (parsed from text, or so copied), so the fast gate's word is
-    enough to accept it; `finite`: the parser has already seen that every number is finite."""
-    if not isinstance(req, dict):
-        raise InvalidRequest(WHOLE_REQUEST, "must be a JSON object")
-    found: list[tuple[tuple, str]] = [] if finite else list(_non_finite(req))
-    if found or not plain or not schema_accepts(req):
-        for error in _validator().iter_errors(req):
-            found.extend(_schema_errors(error))
-    if found:
-        found.sort(key=lambda item: _order_key(item[0]))
-        errors = [(_dotted(path), reason) for path, reason in found]
-        field, reason = errors[0]
-        raise InvalidRequest(field, reason, errors)
+def _check_plain(req: dict) -> dict:
+    """`req` holds plain JSON only (parsed from text, or so copied): the fast gate's word is enough
+    to accept it; a request it rejects is checked again to word the errors."""
+    if not schema_accepts(req):
+        return _slow_check(req)
     _cross_field(req)
     _fill_defaults(req)
     return req
@@ -358,6 +529,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _bounded_int(text: str) -> int:
+    """Integers of more than 19 digits are beyond every bound of the schema: read as one just past
+    INT_LIMIT (Python refuses to convert 4,301 digits or more; the schema then names the field)."""
+    if len(text) > 19:
+        return -INT_LIMIT - 1 if text.startswith("-") else INT_LIMIT + 1
+    return int(text)
+
+
+def _parse_hostile(text: str) -> Any:
+    """The text again, with every number as the check can name it: infinities kept, integers of more
+    than 19 digits saturated. Only for texts the fast parse refused."""
+    return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates,
+                      parse_int=_bounded_int)
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) == len(pairs):
@@ -365,28 +551,46 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     seen: set[str] = set()
     for key, _value in pairs:
         if key in seen:
-            raise InvalidRequest(WHOLE_REQUEST, f"not valid: the key {json.dumps(key)} appears twice in one object")
+            raise InvalidRequest(WHOLE_REQUEST, f"not valid: the key \"{field_name(key)}\" appears twice in one object")
         seen.add(key)
     return obj
+
+
+# `\ud800`..`\udfff` escapes: the only way JSON text in UTF-8 can hold a lone surrogate (a pair is
+# joined by the parser; the screen then looks at every string). Also matches "\\ud800", harmlessly.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+TOO_LARGE = f"is too large: a request is at most {MAX_REQUEST_BYTES:,} bytes of JSON text"
 
 
 def parse_request_text(text: str | bytes) -> dict:
     """Parse JSON text and check it. Bad JSON raises InvalidRequest(field="(request)")."""
     if isinstance(text, (bytes, bytearray)):
+        if len(text) > MAX_REQUEST_BYTES:
+            raise InvalidRequest(WHOLE_REQUEST, TOO_LARGE)
+        suspect = _SURROGATE_ESCAPE_BYTES.search(text) is not None
         try:
             text = bytes(text).decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: the text is not UTF-8") from None
-    elif text.startswith("\ufeff"):
-        text = text[1:]
-    finite = True
+    else:
+        if len(text) > MAX_REQUEST_BYTES:
+            raise InvalidRequest(WHOLE_REQUEST, TOO_LARGE)
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        suspect = _SURROGATE_ESCAPE.search(text) is not None or (not text.isascii() and _not_unicode(text))
     try:
         try:
             obj = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates,
                              parse_float=_finite_float)
         except _Overflow:  # rare: parse as it is, and let the check name the field
-            finite = False
-            obj = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+            suspect = True
+            obj = _parse_hostile(text)
+        except (json.JSONDecodeError, InvalidRequest):
+            raise
+        except ValueError:  # NaN, or an integer of 4,301 digits or more (Python refuses to read it)
+            suspect = True
+            obj = _parse_hostile(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
             WHOLE_REQUEST, f"not valid JSON: line {exc.lineno} column {exc.colno} ({exc.msg})"
@@ -397,4 +601,8 @@ def parse_request_text(text: str | bytes) -> dict:
         raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: NaN and Infinity are not numbers") from None
     except RecursionError:
         raise InvalidRequest(WHOLE_REQUEST, "not valid JSON: nested too deeply") from None
-    return _check(obj, plain=True, finite=finite)
+    if not isinstance(obj, dict):
+        raise InvalidRequest(WHOLE_REQUEST, "must be a JSON object")
+    if suspect:
+        return _slow_check(obj)
+    return _check_plain(obj)

@@ -1,83 +1,56 @@
 """Batch: many requests in, one row out per request, streamed, in parallel, resumable.
 
-Input is JSON Lines (a file or standard input, one request a line) or a folder of `.json` files; a
-record may be contract v1 or a FHIR R4 Bundle (FHIR NDJSON: one Bundle a line), recognised by its
-`resourceType`. `Format.fhir` writes NDJSON of PAS response Bundles (error rows: OperationOutcomes).
-Each record becomes one row of OUTPUT, in input order: a determination (contract v1), or an error row
-naming the record (line number or file name) and the field, so one bad record never stops a batch.
+Input is JSON Lines (a file or standard input, one request a line) or a folder of `.json` files
+(`records`); a record may be contract v1 or a FHIR R4 Bundle (FHIR NDJSON: one Bundle a line),
+recognised by its `resourceType`. Each record becomes one row of OUTPUT, in input order: a
+determination (contract v1; `Format.fhir`: a PAS response Bundle), or an error row naming the record
+and the field (an OperationOutcome in FHIR) (`rows`); nothing a record holds can stop a batch.
 
-Memory stays flat whatever the input size: records are read lazily and at most `window` chunks are in
-flight between the reader and the worker processes (each worker builds its Reasoner once). Every
-row is appended and flushed as soon as it is known, so a crash loses at most the rows in flight;
-`resume=True` reads OUTPUT back, drops a torn last line, and skips the records already there.
+Memory stays flat whatever the input size: records are read lazily (no line held beyond the contract's
+size limit), at most `window` chunks are in flight between the reader and the worker processes (each
+worker builds its Reasoner once), and rows are written as each chunk comes back, so a crash loses at
+most the rows in flight. OUTPUT is locked for the run, refused when it is INPUT, created 0600
+(`output`).
+
+`resume=True` reads OUTPUT back and matches its rows to INPUT's records *by position* (the line
+number or file name each row carries), never by the caller's id, which may repeat: it cuts a torn
+last row, keeps every determination, evaluates again every record whose row is an error row (the new
+row takes its place: OUTPUT is rewritten beside and swapped in) and every record not yet in OUTPUT.
+The summary's exit status then describes OUTPUT as it stands: 1 while any error row remains.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
-import json
 import multiprocessing
 import os
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
-__all__ = ["BatchInputError", "Format", "Record", "Summary", "read_records", "run_batch"]
+from reasoner.pipelines.output import (OldRow, OutputFile, OutputRefused, OutputWriteError, refuse_input,
+                                       write_error)
+from reasoner.pipelines.records import STDIN, BatchInputError, Record, read_records
+from reasoner.pipelines.rows import CSV_COLUMNS, Format, Row, csv_line, evaluate_record, peek_id
 
-STDIN = "-"
-NQ_MARK = "# blincyto-batch "  # N-Quads: a comment line closing every record (rows there span lines)
-CSV_COLUMNS = ["id", "decision", "months", "pathways", "failed", "referral", "error", "source"]
-
-
-class Format(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
-    nq = "nq"
-    fhir = "fhir"
-
-
-class BatchInputError(OSError):
-    """The input as a whole cannot be read (missing, not a file or folder, no permission)."""
-
-
-class Record(NamedTuple):
-    """One request as read: where it came from (`line` number or `file` name) and its raw bytes.
-
-    A tuple, so that sending it to a worker process costs little.
-    """
-
-    where: str  # "line" or "file"
-    at: int | str
-    data: bytes
-
-    @property
-    def source(self) -> dict[str, int | str]:
-        return {self.where: self.at}
-
-
-class Row(NamedTuple):
-    """One output row, already formatted, and what the summary and resume need to know of it."""
-
-    text: str
-    id: str | None
-    decision: str | None  # None for an error row
+__all__ = ["STDIN", "BatchInputError", "Format", "OutputRefused", "OutputWriteError", "Record", "Row",
+           "Summary", "evaluate_record", "peek_id", "read_records", "run_batch"]
 
 
 @dataclass
 class Summary:
-    """What a batch did: rows by decision, error rows, records skipped on resume, time taken."""
+    """What a batch did: new rows by decision, error rows, rows kept and retried on resume, time taken."""
 
     decisions: Counter = field(default_factory=Counter)
     errors: int = 0
-    skipped: int = 0
+    internal: int = 0  # error rows for an exception of the engine (among `errors`)
+    skipped: int = 0  # determinations already in OUTPUT, kept
+    retried: int = 0  # error rows of OUTPUT whose record was evaluated again
     seconds: float = 0.0
 
     @property
@@ -90,60 +63,104 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
+        """0: every row of OUTPUT is a determination; 1: some are error rows."""
         return 1 if self.errors else 0
+
+    def add(self, row: tuple) -> None:
+        _text, _id, decision, internal = row
+        if decision is None:
+            self.errors += 1
+            self.internal += bool(internal)
+        else:
+            self.decisions[decision] += 1
 
     def text(self) -> str:
         decisions = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())) or "none"
         lines = [f"batch: {self.rows} rows in {self.seconds:.1f} s ({self.rate:.0f} requests/s)",
                  f"  decisions: {decisions}", f"  error rows: {self.errors}"]
+        if self.internal:
+            lines.append(f"  of which internal errors: {self.internal} (please report them)")
         if self.skipped:
             lines.append(f"  skipped (already in output): {self.skipped}")
+        if self.retried:
+            lines.append(f"  error rows retried: {self.retried}")
         return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading
+# The work: each record of INPUT once, in order
 # ---------------------------------------------------------------------------------------------
 
-def read_records(source: str | Path, stdin: BinaryIO | None = None) -> Iterator[Record]:
-    """The records of a JSON Lines file, a folder of .json files, or `-` (standard input), lazily.
-
-    Raises BatchInputError at once when the input cannot be read at all.
-    """
-    if str(source) == STDIN:
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        return _lines(stream, close=False)
-    path = Path(source)
-    if path.is_dir():
-        try:
-            files = sorted(p for p in path.iterdir() if p.suffix == ".json" and p.is_file())
-        except OSError as exc:
-            raise BatchInputError(f"cannot read the folder {path}: {exc.strerror or exc}") from None
-        return _files(files)
-    try:
-        stream = path.open("rb")
-    except OSError as exc:
-        raise BatchInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _lines(stream, close=True)
+EVAL, KEEP, OLD_END, MISMATCH = "eval", "keep", "old-end", "mismatch"
+_os_write = os.write  # every byte of OUTPUT goes through here (tests put a full disk in its place)
 
 
-def _lines(stream: BinaryIO, close: bool) -> Iterator[Record]:
-    try:
-        for number, line in enumerate(stream, start=1):
-            if line.strip():
-                yield Record("line", number, line)
-    finally:
-        if close:
-            stream.close()
+def _where(position: tuple[str, int | str]) -> str:
+    return f"{position[0]} {position[1]}"
 
 
-def _files(files: list[Path]) -> Iterator[Record]:
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:  # one unreadable file is one error row, not a failed batch
-            data = b"\0" + (exc.strerror or str(exc)).encode()
-        yield Record("file", path.name, data)
+def _plan(records: Iterable[Record], old_rows: Iterable[OldRow], rewrite: bool, kept: deque,
+          summary: Summary) -> Iterator[tuple]:
+    """Work items in input order: evaluate a record (EVAL), or keep its row of OUTPUT (KEEP, its bytes
+    queued in `kept`, only when OUTPUT is rewritten); OLD_END once OUTPUT's rows are all matched;
+    MISMATCH (and nothing after it) when OUTPUT does not come from this INPUT."""
+    old = iter(old_rows)
+    remaining = True
+    number = 0
+    for record in records:
+        row = next(old, None) if remaining else None
+        if row is None:
+            if remaining:
+                remaining = False
+                if rewrite:
+                    yield (OLD_END,)
+            yield (EVAL, tuple(record))
+            continue
+        number += 1
+        if row.position is not None and row.position != record.position:
+            yield (MISMATCH, f"row {number} of OUTPUT is for {_where(row.position)}, but record {number} of "
+                             f"INPUT is {_where(record.position)}: OUTPUT was not made from this INPUT; "
+                             "run without --resume to replace it")
+            return
+        if row.error:
+            summary.retried += 1
+            yield (EVAL, tuple(record))
+        else:
+            summary.skipped += 1
+            if rewrite:
+                kept.append(row.raw)
+                yield (KEEP,)
+    if remaining:
+        if next(old, None) is not None:
+            yield (MISMATCH, f"OUTPUT holds more rows than INPUT has records ({number}): OUTPUT was not "
+                             "made from this INPUT; run without --resume to replace it")
+            return
+        if rewrite:
+            yield (OLD_END,)
+
+
+CHUNK_BYTES = 4 << 20  # a chunk closes at `chunk_size` records or this many bytes of them
+
+
+def _chunks(items: Iterator[tuple], size: int, gate: threading.Semaphore | None) -> Iterator[list[tuple]]:
+    """Chunks of work items; with the window, at most `window` * CHUNK_BYTES of records are in flight
+    (128 requests of 1 MiB each would otherwise be 128 MiB a chunk)."""
+    chunk: list[tuple] = []
+    held = 0
+    for item in items:
+        chunk.append(item)
+        if item[0] == EVAL:
+            held += len(item[1][2])
+        if len(chunk) >= size or held >= CHUNK_BYTES or item[0] == MISMATCH:
+            held = 0
+            if gate is not None:
+                gate.acquire()  # at most `window` chunks between reader and writer
+            yield chunk
+            chunk = []
+    if chunk:
+        if gate is not None:
+            gate.acquire()
+        yield chunk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,265 +192,136 @@ def _init_worker(fmt: str, extra_kb: tuple[str, ...], engine: str) -> None:
 
 
 def _run_chunk(chunk: list[tuple]) -> list[tuple]:
-    """A chunk of records (plain tuples both ways: cheap to pickle between processes)."""
-    return [tuple(evaluate_record(_REASONER, Record(*record), _FORMAT)) for record in chunk]
-
-
-def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
-    """One record to one formatted row; invalid input becomes an error row, never an exception."""
-    from reasoner.fhir.evaluate import evaluate_text
-    from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
-
-    request_id: str | None = None
-    try:
-        if record.data.startswith(b"\0"):
-            raise InvalidRequest(WHOLE_REQUEST, "cannot read the file: " + record.data[1:].decode())
-        ev, extraction = evaluate_text(engine, record.data)  # contract v1 or a FHIR Bundle, checked
-        if fmt is Format.nq:
-            return Row(format_nq(ev, record), ev.determination["id"], ev.determination["decision"])
-        if fmt is Format.fhir:
-            return Row(format_fhir(ev, extraction, engine, record), ev.determination["id"], ev.determination["decision"])
-        det = ev.determination
-    except InvalidRequest as exc:
-        if request_id is None:
-            request_id = peek_id(record.data)
-        return Row(format_error(fmt, request_id, exc.field, exc.reason, record), request_id, None)
-    return Row(format_determination(fmt, det, record), det["id"], det["decision"])
-
-
-def peek_id(data: bytes) -> str | None:
-    """The id of a record that failed the contract, if it has a string one (for resume)."""
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    value = obj.get("id") if isinstance(obj, dict) and "resourceType" not in obj else None  # a Bundle's id is not the request's
-    return value if isinstance(value, str) else None
+    """A chunk of work items (plain tuples both ways: cheap to pickle between processes)."""
+    return [(EVAL, *evaluate_record(_REASONER, Record(*item[1]), _FORMAT)) if item[0] == EVAL else item
+            for item in chunk]
 
 
 # ---------------------------------------------------------------------------------------------
-# Formatting
+# Writing (in this process, in input order)
 # ---------------------------------------------------------------------------------------------
 
-def _fhir_source(record: Record) -> str:
-    return f"urn:blincyto:batch:{record.where}:{record.at}"
+class _Writer:
+    """Writes the rows of each chunk as it comes back: into OUTPUT, or, while OUTPUT's error rows are
+    retried, into the file that replaces it (swapped in at OLD_END)."""
 
+    def __init__(self, out: OutputFile, fmt: Format, rewrite: bool, truncate: bool, kept: deque,
+                 summary: Summary, progress: Callable[[int], None] | None) -> None:
+        self.out, self.kept, self.summary, self.progress = out, kept, summary, progress
+        self.rewriting = rewrite
+        self.fd = out.open_temp() if rewrite else out.open_append(truncate=truncate)
+        if fmt is Format.csv and (rewrite or os.fstat(self.fd).st_size == 0):
+            self._write([csv_line({c: c for c in CSV_COLUMNS}).encode()])
 
-def format_fhir(ev: Any, extraction: Any, engine: Any, record: Record) -> str:
-    """A PAS response Bundle, one line; meta.source names the input record (for resume)."""
-    from reasoner.fhir.response import dumps, response_for
+    def handle(self, results: list[tuple]) -> None:
+        out: list[bytes] = []
+        new = 0
+        for item in results:
+            kind = item[0]
+            if kind == EVAL:
+                out.append(item[1].encode("utf-8"))
+                self.summary.add(item[1:])
+                new += 1
+            elif kind == KEEP:
+                out.append(self.kept.popleft())
+            elif kind == OLD_END:
+                self._write(out)
+                out = []
+                self._swap()
+            else:  # MISMATCH: nothing of OUTPUT has changed yet (see _plan)
+                self.abort()
+                raise OutputRefused(item[1])
+        self._write(out)
+        if self.progress is not None and new:
+            self.progress(new)
 
-    bundle = response_for(ev, engine.kb, extraction)
-    bundle["meta"] = {"source": _fhir_source(record)}
-    return dumps(bundle) + "\n"
+    def _write(self, parts: list[bytes]) -> None:
+        data = memoryview(b"".join(parts))
+        try:
+            while data:
+                data = data[_os_write(self.fd, data):]
+        except OSError as exc:
+            self.abort()
+            raise write_error(self.out.path, exc) from None
 
+    def _swap(self) -> None:
+        self.out.replace_with_temp(self.fd)
+        self.rewriting = False
+        self.fd = self.out.open_append()
 
-def format_determination(fmt: Format, det: dict[str, Any], record: Record) -> str:
-    if fmt is Format.jsonl:
-        return json.dumps(det, ensure_ascii=False) + "\n"
-    if fmt is Format.csv:
-        return csv_line(csv_fields(det))
-    raise ValueError(fmt)
+    def close(self) -> None:
+        if self.rewriting:  # OLD_END always comes before the end; this is a safeguard
+            self.abort()
+            raise OutputRefused("the resumed run ended before OUTPUT was rewritten: OUTPUT is unchanged")
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
-
-def format_error(fmt: Format, request_id: str | None, field_: str, reason: str, record: Record) -> str:
-    error = {"field": field_, "reason": reason}
-    if fmt is Format.fhir:
-        from reasoner.fhir.errors import operation_outcome
-
-        outcome = operation_outcome([(field_, reason, "invalid")])
-        outcome["meta"] = {"source": _fhir_source(record)}
-        return json.dumps(outcome, ensure_ascii=False) + "\n"
-    if fmt is Format.jsonl:
-        return json.dumps({"id": request_id, "error": error, **record.source}, ensure_ascii=False) + "\n"
-    if fmt is Format.csv:
-        return csv_line({"id": request_id or "", "decision": "error", "error": f"{field_}: {reason}",
-                         "source": f"{record.where} {record.at}"})
-    return NQ_MARK + json.dumps({"id": request_id, "error": error, **record.source}, ensure_ascii=False) + "\n"
-
-
-def format_nq(ev: Any, record: Record) -> str:
-    from reasoner.flow.provenance import determination_graph
-
-    quads = determination_graph(ev).serialize(format="nquads")
-    if not quads.endswith("\n"):
-        quads += "\n"
-    mark = {"id": ev.determination["id"], "decision": ev.determination["decision"], **record.source}
-    return quads + NQ_MARK + json.dumps(mark, ensure_ascii=False) + "\n"
-
-
-def csv_fields(det: dict[str, Any]) -> dict[str, str]:
-    """The CSV columns of a determination: one cell each, lists joined with `;`."""
-    referral = det.get("referral") or {}
-    return {
-        "id": det["id"],
-        "decision": det["decision"],
-        "months": "" if det.get("approval_months") is None else str(det["approval_months"]),
-        "pathways": ";".join(det.get("pathways") or []),
-        "failed": ";".join(f"{f['criterion']}:{f['kind']}" for f in det.get("failed") or []),
-        "referral": " ".join(x for x in (referral.get("policy"), referral.get("section")) if x),
-        "error": "", "source": "",
-    }
-
-
-def csv_line(fields: dict[str, str]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([fields.get(c, "") for c in CSV_COLUMNS])
-    return out.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
-# Resuming
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Done:
-    """What OUTPUT already holds: request ids, and sources of rows that have no id."""
-
-    ids: set[str] = field(default_factory=set)
-    sources: set[tuple[str, int | str]] = field(default_factory=set)
-
-    def has(self, record: Record) -> bool:
-        if (record.where, record.at) in self.sources:
-            return True
-        if not self.ids:
-            return False
-        request_id = peek_id(record.data)
-        return request_id is not None and request_id in self.ids
-
-
-def prepare_output(path: Path, fmt: Format, resume: bool) -> Done:
-    """Make OUTPUT ready to append to: with `resume`, cut a torn tail and list what is done."""
-    done = Done()
-    if not resume or not path.exists():
-        if not resume and path.exists():
-            path.write_bytes(b"")
-        return done
-    with path.open("rb+") as f:
-        data = f.read()
-        keep = _complete_prefix(data, fmt)
-        if keep < len(data):
-            f.truncate(keep)
-    text = data[:keep].decode("utf-8", errors="replace")
-    if fmt in (Format.jsonl, Format.fhir):
-        for line in text.splitlines():
-            _note(done, json.loads(line))
-    elif fmt is Format.csv:
-        for row in csv.DictReader(io.StringIO(text), fieldnames=CSV_COLUMNS):
-            if row["id"] == "id" and row["decision"] == "decision":
-                continue  # the header
-            if row["id"]:
-                done.ids.add(row["id"])
-            elif row["source"]:
-                where, _, at = row["source"].partition(" ")
-                done.sources.add((where, int(at) if where == "line" else at))
-    else:
-        for line in text.splitlines():
-            if line.startswith(NQ_MARK):
-                _note(done, json.loads(line[len(NQ_MARK):]))
-    return done
-
-
-def _note(done: Done, row: dict[str, Any]) -> None:
-    source = (row.get("meta") or {}).get("source") if "resourceType" in row else None
-    if isinstance(source, str) and source.startswith("urn:blincyto:batch:"):  # a FHIR row
-        where, _, at = source[len("urn:blincyto:batch:"):].partition(":")
-        done.sources.add((where, int(at) if where == "line" else at))
-        return
-    if isinstance(row.get("id"), str):
-        done.ids.add(row["id"])
-    for where in ("line", "file"):
-        if where in row:
-            done.sources.add((where, row[where]))
-
-
-def _complete_prefix(data: bytes, fmt: Format) -> int:
-    """Length of the part of OUTPUT made of whole rows (a row torn by a crash is dropped)."""
-    end = data.rfind(b"\n") + 1  # a torn last line has no newline yet
-    if fmt in (Format.jsonl, Format.fhir):
-        while end > 0:  # a last line that is whole but not JSON was torn too
-            start = data.rfind(b"\n", 0, end - 1) + 1
+    def abort(self) -> None:
+        if self.fd >= 0:
             try:
-                json.loads(data[start:end])
-                break
-            except ValueError:
-                end = start
-    elif fmt is Format.nq:  # a record's quads count only once its closing mark is written
-        mark = data.rfind(b"\n" + NQ_MARK.encode(), 0, end)
-        start_of_mark = mark + 1 if mark >= 0 else (0 if data.startswith(NQ_MARK.encode()) else -1)
-        end = data.find(b"\n", start_of_mark) + 1 if start_of_mark >= 0 else 0
-    return end
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
+        if self.rewriting:
+            self.out.discard_temp()  # OUTPUT itself was not touched
+            self.rewriting = False
 
 
 # ---------------------------------------------------------------------------------------------
 # Running
 # ---------------------------------------------------------------------------------------------
 
-def _chunks(records: Iterator[Record], done: Done, size: int, summary: Summary,
-            gate: threading.Semaphore | None) -> Iterator[list[tuple]]:
-    chunk: list[tuple] = []
-    for record in records:
-        if done.has(record):
-            summary.skipped += 1
-            continue
-        chunk.append(tuple(record))
-        if len(chunk) >= size:
-            if gate is not None:
-                gate.acquire()  # at most `window` chunks between reader and writer
-            yield chunk
-            chunk = []
-    if chunk:
-        if gate is not None:
-            gate.acquire()
-        yield chunk
-
-
 def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl, workers: int | None = None,
               resume: bool = False, extra_kb: tuple[str, ...] = (), engine: str = "fast", chunk_size: int = 128,
               progress: Callable[[int], None] | None = None, stdin: BinaryIO | None = None) -> Summary:
     """Evaluate every record of `source` into `output` (see the module doc); returns the summary.
 
-    Raises BatchInputError when the input cannot be read at all, and PolicyError when the knowledge
-    base refuses to load (both before OUTPUT is touched).
+    Raises BatchInputError when the input cannot be read at all and PolicyError when the knowledge
+    base refuses to load (both before OUTPUT is touched), OutputRefused when OUTPUT cannot be used
+    (it is INPUT, another run holds it, it was not made from INPUT), OutputWriteError when writing it
+    fails (a full disk).
     """
     fmt = Format(fmt)
     workers = workers or os.cpu_count() or 1
     records = read_records(source, stdin=stdin)
     _init_worker(fmt.value, tuple(extra_kb), engine)  # here, once: a broken policy stops the batch now
-    out_path = Path(output)
-    done = prepare_output(out_path, fmt, resume)
+    out = OutputFile(output, fmt)
+    refuse_input(source, out.path, stdin)
     summary = Summary()
     started = time.perf_counter()
-    with out_path.open("a", encoding="utf-8", newline="") as out:
-        if fmt is Format.csv and out.tell() == 0:
-            out.write(csv_line({c: c for c in CSV_COLUMNS}))
-            out.flush()
-
-        def write(rows: list[tuple]) -> None:
-            for text, _id, decision in rows:
-                out.write(text)
-                out.flush()  # a row is in the file (the OS's cache) as soon as it is known
-                if decision is None:
-                    summary.errors += 1
-                else:
-                    summary.decisions[decision] += 1
-            if progress is not None:
-                progress(len(rows))
-
-        if workers <= 1:
-            for chunk in _chunks(records, done, chunk_size, summary, None):
-                write(_run_chunk(chunk))
-        else:
-            window = threading.Semaphore(workers * 4)
-            ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(fmt.value, tuple(extra_kb), engine)) as pool:
-                try:
-                    for rows in pool.imap(_run_chunk, _chunks(records, done, chunk_size, summary, window)):
-                        write(rows)
-                        window.release()
-                except BaseException:
-                    for _ in range(workers * 4 + 2):  # unblock the feeder so the pool can stop
-                        window.release()
-                    raise
+    with out.locked():
+        scan = out.scan() if resume else None
+        rewrite = bool(scan and scan.errors)
+        kept: deque = deque()
+        writer = _Writer(out, fmt, rewrite, not resume, kept, summary, progress)
+        try:
+            items = _plan(records, out.old_rows() if scan and scan.rows else (), rewrite, kept, summary)
+            _evaluate(items, writer, fmt, workers, tuple(extra_kb), engine, chunk_size)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _evaluate(items: Iterator[tuple], writer: _Writer, fmt: Format, workers: int, extra_kb: tuple[str, ...],
+              engine: str, chunk_size: int) -> None:
+    if workers <= 1:
+        _init_worker(fmt.value, extra_kb, engine)
+        for chunk in _chunks(items, chunk_size, None):
+            writer.handle(_run_chunk(chunk))
+        return
+    window = threading.Semaphore(workers * 4)
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(fmt.value, extra_kb, engine)) as pool:
+        try:
+            for results in pool.imap(_run_chunk, _chunks(items, chunk_size, window)):
+                writer.handle(results)
+                window.release()
+        except BaseException:
+            for _ in range(workers * 4 + 2):  # unblock the feeder so the pool can stop
+                window.release()
+            raise
