@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from reasoner.cli.options import one_of
 from reasoner.cli.render import render_text
 
 EXIT_INVALID = 2
@@ -43,7 +44,7 @@ def _read(source: str) -> bytes:
 
 def check(
     request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG)")] = Format.text,
+    format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|ttl", callback=one_of("--format", Format), help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG)")] = Format.text.value,
     store: Annotated[Optional[str], typer.Option("--store", metavar="DIR|URL", help="also add the determination to a SPARQL store: a directory (embedded, created if new) or a SPARQL 1.1 Update endpoint URL")] = None,
 ) -> None:
     """Evaluate one prior-authorization request and print the determination."""

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from reasoner.cli.options import one_of
+
 EXIT_ERROR = 1
 
 
@@ -169,13 +171,14 @@ def register(app: typer.Typer) -> None:
     def query(
         query_arg: Annotated[Optional[str], typer.Argument(metavar="QUERY", help="saved query name, .rq file, or SPARQL text")] = None,
         store: Annotated[Optional[str], typer.Option("--store", help="store directory, or a SPARQL query endpoint URL; default: the bundled knowledge base")] = None,
-        format: Annotated[ResultFormat, typer.Option("--format", "-f", help="table, or a SPARQL 1.1 results format")] = ResultFormat.table,
+        format: Annotated[str, typer.Option("--format", "-f", metavar="table|csv|json|tsv|xml", callback=one_of("--format", ResultFormat), help="table, or a SPARQL 1.1 results format")] = ResultFormat.table.value,
         bind: Annotated[Optional[list[str]], typer.Option("--bind", "-b", metavar="VAR=TERM", help="fix a variable (trailing VALUES), e.g. indication=kb:indication-mrd-positive")] = None,
         list_: Annotated[bool, typer.Option("--list", help="list the saved queries and their questions")] = False,
     ) -> None:
         """Ask a SPARQL question of the policy and of past determinations."""
-        from reasoner.sparql.store import (StoreError, is_url, query_endpoint, query_local, query_question,
-                                    resolve_query, saved_queries, with_bindings, with_prefixes)
+        from reasoner.sparql.store import (QuerySyntaxError, StoreError, is_url, query_endpoint, query_local,
+                                           query_question, resolve_query, saved_queries, with_bindings,
+                                           with_prefixes)
 
         if list_:
             for name, path in saved_queries().items():
@@ -183,13 +186,19 @@ def register(app: typer.Typer) -> None:
             return
         if query_arg is None:
             raise _error("QUERY is required (a saved query name, a .rq file or SPARQL text); see --list")
+        added = 0
         try:
-            text = with_bindings(with_prefixes(resolve_query(query_arg)), _parse_bindings(bind or []))
+            own = resolve_query(query_arg)
+            prefixed = with_prefixes(own)
+            added = prefixed.count("\n") - own.count("\n")  # lines of PREFIX declarations put on top
+            text = with_bindings(prefixed, _parse_bindings(bind or []))
             if store is not None and is_url(store):
                 results = query_endpoint(store, text)
             else:
                 results = query_local(store, text)
             _write(results, format)
+        except QuerySyntaxError as exc:
+            raise _error(str(exc.shifted(added))) from None  # the position in the user's own text
         except StoreError as exc:
             raise _error(str(exc)) from None
 
