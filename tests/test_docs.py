@@ -397,6 +397,36 @@ def test_ci_runs_the_readme_test_command():
     assert "python3 -m venv .venv" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    lines = page.read_text(encoding="utf-8").splitlines()
+    return {_slug(line.lstrip("#")) for line in lines if re.match(r"^#{1,6} ", line)}
+
+
+@pytest.mark.parametrize("page", [p for p in ALL_BLOCKS], ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_leads_somewhere(page):
+    """A link to a file of the checkout (and a heading in it) that is not there is out of date too."""
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z]+:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        where = (page.parent / path).resolve() if path else page
+        if not where.exists():
+            broken.append(target)
+        elif anchor and where.suffix == ".md" and anchor not in _anchors(where):
+            broken.append(target)
+    assert not broken, f"{page.relative_to(ROOT)}: links to nothing: {broken}"
+
+
 # --------------------------------------------------------------------------- the checker itself
 
 

@@ -219,16 +219,18 @@ def test_impact_reports_a_non_json_line_and_goes_on(tmp_path):
 # -- 10. witnesses are deterministic -------------------------------------------------------------
 
 def test_the_same_version_gives_the_same_witnesses_in_every_process():
-    """Hash seeds change the graphs' iteration order between processes; the witnesses must not change."""
-    outputs = []
-    for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}
-        result = subprocess.run([sys.executable, "-m", "reasoner.cli", "witnesses", "--version", "draft-2025",
-                                 "--request-date", "2026-11-01", "--format", "json"],
-                                capture_output=True, text=True, env=env, timeout=300)
-        assert result.returncode == 0, result.stderr
-        outputs.append(json.loads(result.stdout))
-    strip = [[{k: v for k, v in w.items() if k != "evaluations"} for w in out] for out in outputs]
+    """Hash seeds change the graphs' iteration order between processes; the witnesses must not change.
+    This process and one with another hash seed build them."""
+    argv = ["witnesses", "--version", "draft-2025", "--request-date", "2026-11-01", "--format", "json"]
+    here = run(*argv)
+    assert here.exit_code == 0, here.output
+    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}
+    there = subprocess.run([sys.executable, "-m", "reasoner.cli", *argv], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert there.returncode == 0, there.stderr
+    strip = [[{k: v for k, v in w.items() if k != "evaluations"} for w in json.loads(out)]
+             for out in (here.stdout, there.stdout)]
     assert strip[0] == strip[1]
 
 
