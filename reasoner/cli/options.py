@@ -19,8 +19,9 @@ def _words(values: list[str]) -> str:
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
 
 
-def one_of(option: str, choices: type[E]) -> Callable[[str | None], E | None]:
-    """A typer callback for a `str` option: the value as a member of `choices`, or a one-line error."""
+def one_of(option: str, choices: type[E]) -> Callable[[typer.Context, str | None], E | None]:
+    """A typer callback for an option declared `str` (so that typer does not parse it itself): the
+    command receives the value as a member of `choices`, or the user a one-line error."""
     names = [c.value for c in choices]
 
     def check(ctx: typer.Context, value: str | None) -> E | None:
