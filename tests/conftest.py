@@ -1,7 +1,13 @@
-"""Shared test fixtures: one Reasoner per set of extra KB files, and a local contract-v1 checker.
+"""Shared test fixtures: one Reasoner per set of extra KB files (and one pySHACL reference engine
+beside it), and a local contract-v1 checker; the order the tests are handed out in.
 
 The engine (`reasoner`) is imported lazily, inside the fixtures, so the case files and the
 strategies can be checked on their own (`pytest -k "well_formed or coverage or strateg"`).
+
+With pytest-xdist (`-n auto`, the README's test command) each worker runs its own session, so
+these session fixtures are built once per worker. The slowest tests are handed out first
+(`pytest_collection_modifyitems`), one at a time (xdist's `--maxschedchunk 1`, set below): then no
+worker is left running a long test alone at the end.
 """
 from __future__ import annotations
 
@@ -34,6 +40,42 @@ def reasoner_for():
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def reference_for(reasoner_for):
+    """`reference_for(kb)` -> the pySHACL reference engine over the very knowledge base of
+    `reasoner_for(kb)` (the same shapes graph, the same node ids): one per set of KB files a run."""
+    cache: dict[tuple[str, ...], object] = {}
+
+    def get(kb=()):
+        key = tuple(kb)
+        if key not in cache:
+            import reasoner
+
+            cache[key] = reasoner.Reasoner(engine="pyshacl", kb=reasoner_for(key).kb)
+        return cache[key]
+
+    return get
+
+
+# Test files whose tests take longest (seconds each: the documentation's commands, pySHACL on
+# generated requests, the wheel in a fresh virtual environment, servers, a browser, HermiT).
+# They go first, so that with several workers the short tests fill in around them.
+SLOW_FIRST = ("test_docs.py", "test_fastpath_differential.py", "test_wheel.py", "test_endpoint.py",
+              "test_html_browser.py", "test_review.py", "test_spark.py", "test_first_use.py",
+              "test_witness.py", "test_lint.py", "test_ontology.py", "test_versions.py")
+
+
+def pytest_configure(config):
+    # pytest-xdist: hand tests out one at a time (it keeps two queued per worker), not in long runs
+    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file is kept
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ Case file format (see any file in tests/cases/):
                   must appear; with "needs", those fields must be among the ones it asks for), not_failed (criteria that must not appear in failed), referral
                   ({policy, section} or null), derived (subset; numbers within 0.01; a list must
                   contain the listed items, case-insensitively), warnings (codes that must appear),
-                  no_warnings (optional: codes that must not appear)
+                  no_warnings (optional: codes that must not appear), needs (optional, needs-info:
+                  the open pathways closest first, each {pathway, send}: exactly the list expected)
 
 The expectations come from the contract (shared/contract/request-v1.md) and docs/api.md,
 not from the engine.
@@ -167,6 +168,11 @@ def compare(expect: dict, det: dict, request: dict) -> list[str]:
                 elif not _same_value(value, derived[key]):
                     problems.append(f"derived.{key}: expected {value!r}, got {derived[key]!r}")
 
+    if "needs" in expect:
+        got_needs = [{"pathway": n.get("pathway"), "send": n.get("send")} for n in det.get("needs") or []]
+        if got_needs != expect["needs"]:
+            problems.append(f"needs: expected {expect['needs']}, got {got_needs}")
+
     codes = _warning_codes(det)
     for code in expect.get("warnings", []):
         if code not in codes:
@@ -210,7 +216,10 @@ def test_case_file_well_formed(name, contract_check):
 
     exp = case["expect"]
     assert set(exp) <= {"decision", "approval_months", "pathways", "failed", "not_failed",
-                        "referral", "derived", "warnings", "no_warnings"}, sorted(exp)
+                        "referral", "derived", "warnings", "no_warnings", "needs"}, sorted(exp)
+    if "needs" in exp:
+        assert exp["decision"] == "needs-info" and exp["needs"], "needs: the open pathways of a needs-info"
+        assert all(set(n) == {"pathway", "send"} and n["pathway"] in PATHWAYS for n in exp["needs"]), exp["needs"]
     for key in ("decision", "approval_months", "pathways", "failed", "referral"):
         assert key in exp, f"expect.{key} is required"
     assert exp["decision"] in DECISIONS

@@ -69,8 +69,8 @@ def test_dose_warnings_cite_their_section():
 
 
 @pytest.fixture(scope="module")
-def reference():
-    return reasoner.Reasoner(engine="pyshacl")
+def reference(reference_for):
+    return reference_for()  # the run's one pySHACL engine (conftest.py)
 
 
 @pytest.mark.parametrize("name", sorted(W_CASES), ids=str)

@@ -5,7 +5,9 @@ determination, the same `conforms`, and the same validation results, result by r
 path, source shape, constraint component, severity, value, message). On 2,000 seeded generated
 requests (tests/requestgen.py: every pathway, every decision, missing and not-met failures) they must
 give the same determination and the same (criterion shape, constraint component) results.
-Budget: pySHACL costs about 45 ms a request, so about 2 minutes in all (DIFF_N to change the count).
+Budget: pySHACL costs about 45 ms a request, so about a minute and a half of CPU in all, spread over
+the workers chunk by chunk (DIFF_N to change the count: DIFF_N=20000 for a long run). The engines are
+the run's shared ones (conftest.py); each generated request is evaluated once by each engine.
 """
 
 from __future__ import annotations
@@ -29,19 +31,28 @@ CHUNK = 250
 
 
 @pytest.fixture(scope="module")
-def engines():
-    """(fast, reference) reasoners per tuple of extra KB files."""
-    import reasoner
+def engines(reasoner_for, reference_for):
+    """(fast, reference) reasoners per tuple of extra KB files: the run's shared ones (conftest.py),
+    the reference over the fast engine's knowledge base (one shapes graph: the same node ids)."""
+    return lambda kb=(): (reasoner_for(kb), reference_for(kb))
 
-    cache: dict[tuple[str, ...], tuple] = {}
 
-    def get(kb: tuple[str, ...] = ()):
-        if kb not in cache:
-            files = [HERE / k for k in kb]
-            fast = reasoner.Reasoner(files, engine="fast")
-            cache[kb] = (fast, reasoner.Reasoner(engine="pyshacl", kb=fast.kb))  # one shapes graph: same node ids
-        return cache[kb]
-    return get
+@pytest.fixture(scope="module")
+def fast_outcomes():
+    """Generated requests' fast-path determinations, by chunk: each request is evaluated once by
+    each engine in this module, however many tests read it."""
+    return {}
+
+
+def _fast(fast, chunk: int, outcomes: dict) -> list[tuple[dict, dict, set]]:
+    """(request, determination, (shape, component) results) of the chunk's requests, by the fast path."""
+    if chunk not in outcomes:
+        done = []
+        for request in requests(min(CHUNK, max(GENERATED, 2000) - chunk), seed=chunk):
+            ev = fast.evaluate_full(request)
+            done.append((request, ev.determination, _owners(ev.report_graph, fast.kb)))
+        outcomes[chunk] = done
+    return outcomes[chunk]
 
 
 def _results(report: Graph) -> Counter:
@@ -79,22 +90,25 @@ def test_case_same_determination_and_report(engines, path):
 
 
 @pytest.mark.parametrize("chunk", range(0, GENERATED, CHUNK), ids=lambda c: f"requests-{c}")
-def test_generated_same_determination(engines, chunk):
+def test_generated_same_determination(engines, fast_outcomes, chunk):
     fast, ref = engines()
-    for request in requests(min(CHUNK, GENERATED - chunk), seed=chunk):
-        a, b = fast.evaluate_full(request), ref.evaluate_full(request)
-        assert a.determination == b.determination, request
-        assert _owners(a.report_graph, fast.kb) == _owners(b.report_graph, ref.kb), request
+    for request, determination, owners in _fast(fast, chunk, fast_outcomes)[:min(CHUNK, GENERATED - chunk)]:
+        b = ref.evaluate_full(request)
+        assert determination == b.determination, request
+        assert owners == _owners(b.report_graph, ref.kb), request
 
 
-def test_generated_requests_cover_every_pathway_decision_and_failure(engines):
+def test_generated_requests_cover_every_pathway_decision_and_failure(engines, fast_outcomes):
     """The generator is worth its name: the reference sees every outcome the policy has."""
     fast, _ref = engines()
     decisions, pathways, failures = Counter(), Counter(), Counter()
-    total = max(GENERATED, 2000)  # the fast engine alone: cheap
+    total = max(GENERATED, 2000)  # the fast engine alone, determinations only: cheap
     for chunk in range(0, total, CHUNK):
-        for request in requests(min(CHUNK, total - chunk), seed=chunk):
-            det = fast.evaluate(request)
+        if chunk in fast_outcomes:  # this worker ran the chunk's test: its determinations are here
+            dets = [det for _request, det, _owners_ in fast_outcomes[chunk]]
+        else:  # another worker did (pytest-xdist): the determinations alone, no report graph
+            dets = [fast.evaluate(r) for r in requests(min(CHUNK, total - chunk), seed=chunk)]
+        for det in dets:
             decisions[det["decision"]] += 1
             pathways.update(det["pathways"])
             failures.update((f["criterion"], f["kind"]) for f in det["failed"])

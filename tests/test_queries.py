@@ -233,7 +233,8 @@ def test_most_often_failed_criteria(fixture):
     assert got[0]["policyText"]
 
 
-def test_requests_waiting_for_information_and_what_each_lacks(fixture):
+def test_requests_waiting_for_information_and_what_would_decide_each(fixture):
+    """One row per pathway still open, closest first, as the determination's `needs` list has them."""
     target, evaluations = fixture
     latest = {}
     for ev in evaluations:  # in the order made
@@ -241,11 +242,13 @@ def test_requests_waiting_for_information_and_what_each_lacks(fixture):
     expected = {}
     for request_id, det in latest.items():
         if det["decision"] == "needs-info":
-            for f in det["failed"]:
-                if f["kind"] == "missing":
-                    expected[(request_id, f["criterion"])] = set(f.get("needs") or [])
+            assert det["needs"], request_id  # a needs-info always says what would decide it
+            for rank, item in enumerate(det["needs"], start=1):
+                expected[(request_id, rank)] = (item["pathway"], set(item["missing"]), set(item["send"]))
     got = rows(target, "waiting-for-information")
-    assert {(r["requestId"], r["criterion"]): set(r["send"].split(", ")) - {""} for r in got} == expected
+    assert {(r["requestId"], int(r["rank"])): (r["pathway"], set(r["missing"].split(", ")) - {""},
+                                                set(r["send"].split(", ")) - {""}) for r in got} == expected
+    assert [(r["requestId"], int(r["rank"])) for r in got] == sorted(expected)  # by request, closest first
     reevaluated = json.loads(REEVALUATED.read_text())["id"]
     assert reevaluated not in {r["requestId"] for r in got}  # approved since
     assert any(r["send"] for r in got)

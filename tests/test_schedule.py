@@ -205,6 +205,9 @@ def test_no_row_fits_a_ph_positive_induction():
     plan = reasoner.schedule(r)
     assert plan["indication"] is None and plan["missing"] == [] and not plan["complete"]
     assert "No Section V row fits" in plan["message"]
+    # why: each row with the field that rules it out
+    assert {r["field"] for r in plan["ruled_out"]} == {"diagnosis.disease_status", "diagnosis.ph_status"}
+    assert len(plan["ruled_out"]) == 3 and all(r["field"] in plan["message"] for r in plan["ruled_out"])
 
 
 def test_invalid_request_raises_naming_the_field():
@@ -330,7 +333,7 @@ def test_cli_units(tmp_path):
                                           "--format", "json"]).stdout)
     assert data["within_allowed"] is True
     missing = runner.invoke(app, ["units", path, "--units-billed", "784"])
-    assert missing.exit_code == 2 and missing.stderr.startswith("error: regimen.cycle: ")
+    assert missing.exit_code == 2 and missing.stderr.startswith("error: --cycle: ")  # the option, not the field
 
 
 @pytest.mark.parametrize("name", ["indications", "schedule", "product"])

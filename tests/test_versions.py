@@ -166,7 +166,7 @@ def test_cli_diff_and_impact(tmp_path):
     case = CASES / "IA5a-dose-28-weight-45kg-fixed-dose-approve.json"
     result = runner.invoke(app, ["impact", "2024-08", "draft-2025", "--requests", str(case)])
     assert result.exit_code == 0, result.output
-    assert "1 decisions change" in result.output and "approve -> needs-info" in result.output
+    assert "1 decision changes" in result.output and "approve -> needs-info" in result.output
     assert "I.A.5.a: met -> not-met" in result.output
     data = json.loads(runner.invoke(app, ["impact", "2024-08", "draft-2025", "--requests", str(case),
                                           "--format", "json"]).output)

@@ -17,7 +17,7 @@ from rdflib import URIRef
 from rdflib.namespace import SH
 
 from reasoner.flow.engine import Reasoner
-from reasoner.flow.check import InvalidRequest
+from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
 from reasoner.authoring.coverage import read_case
 from reasoner.policy.kb import Criterion, KnowledgeBase
 from reasoner.authoring.outcomes import outcome
@@ -143,27 +143,43 @@ class Impact:
         return self.old_decision != self.new_decision
 
 
-def load_requests(path: Path) -> list[tuple[str, dict[str, Any], tuple[Path, ...]]]:
+Requests = list[tuple[str, "dict[str, Any] | InvalidRequest", tuple[Path, ...]]]
+
+
+def load_requests(path: Path) -> Requests:
     """Requests from a JSON file (object, list, or a test case), a JSON-lines file, a folder of them,
-    or a SPARQL store folder (the request graphs of past determinations)."""
+    or a SPARQL store folder (each request once: its latest determination's request graph).
+
+    Text that is not JSON does not stop the run: it comes back as an InvalidRequest naming its line
+    (or file), which `impact` reports and skips, as `blincyto batch` does."""
     from reasoner.sparql.stored_requests import is_store, requests_from_store
 
     path = Path(path)
     if is_store(path):
-        return requests_from_store(path)
+        return list(requests_from_store(path))
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl", ".ndjson"))
         return [r for f in files for r in load_requests(f)]
     if path.suffix in (".jsonl", ".ndjson"):
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        return [(f"{path.name}:{i}", json.loads(ln), ()) for i, ln in enumerate(lines, 1)]
-    data = json.loads(path.read_text(encoding="utf-8"))
+        out: Requests = []
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                out.append((f"{path.name}:{i}", _parsed(line, f"line {i}"), ()))
+        return out
+    data = _parsed(path.read_text(encoding="utf-8"), "the file")
     if isinstance(data, list):
         return [(f"{path.name}[{i}]", item, ()) for i, item in enumerate(data)]
     if isinstance(data, dict) and isinstance(data.get("request"), dict):
         request, extra, _ = read_case(path)
         return [(path.name, request, tuple(extra))]
     return [(path.name, data, ())]
+
+
+def _parsed(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # the reason without the text (requests hold PHI)
+        return InvalidRequest(WHOLE_REQUEST, f"{where} is not JSON ({getattr(exc, 'msg', 'unreadable')})")
 
 
 def impact(requests: Iterable[tuple[str, dict[str, Any], tuple[Path, ...]]],
@@ -174,6 +190,9 @@ def impact(requests: Iterable[tuple[str, dict[str, Any], tuple[Path, ...]]],
     errors: dict[str, str] = {}
     count = 0
     for source, request, extra in requests:
+        if isinstance(request, InvalidRequest):
+            errors[source] = str(request)
+            continue
         try:
             a, b = outcome(old(extra), request), outcome(new(extra), request)
         except (InvalidRequest, LookupError) as exc:

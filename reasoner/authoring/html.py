@@ -134,7 +134,7 @@ def _coverage(rows: list[dict[str, Any]], cases: int, errors: dict[str, str]) ->
             f'<td>{gaps}</td><td>{_names(row["passing"]) if row["pathway"] else ""}</td>'
             f'<td>{_names(row["failing"]) if row["pathway"] else ""}</td></tr>')
     err = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in errors.items())
-    return (f'<p class="meta">{cases} cases evaluated against this version. A pathway\'s failing cases are those '
+    return (f'<p class="meta">{_n(cases, "case")} evaluated against this version. A pathway\'s failing cases are those '
             'where it fails and is the closest pathway or the case is tagged with it.</p>'
             '<table id="coverage-table"><thead><tr><th>Criterion</th><th>met</th><th>not met</th><th>missing</th>'
             '<th>Outcomes no case shows</th><th>Passing cases</th><th>Failing cases</th></tr></thead>'
@@ -187,10 +187,16 @@ def _impact(impacts: list[Impact], count: int) -> str:
     body = "".join(f'<tr><td>{_e(i.source)}</td><td>{_e(i.old_decision)} → <strong>{_e(i.new_decision)}</strong></td>'
                    f'<td>{_e(", ".join(i.responsible))}</td></tr>' for i in moved)
     same = len(impacts) - len(moved)
-    return (f'<p class="meta">{count} requests evaluated under both versions; {len(moved)} decisions change'
+    return (f'<p class="meta">{_n(count, "request")} evaluated under both versions; {_n(len(moved), "decision")} '
+            f'{"changes" if len(moved) == 1 else "change"}'
             + (f"; {same} keep their decision with other pathways" if same else "") + ".</p>"
             + ('<table id="impact-table"><thead><tr><th>Request</th><th>Decision</th><th>Criterion responsible</th>'
                f'</tr></thead><tbody>{body}</tbody></table>' if moved else ""))
+
+
+def _n(count: int, noun: str) -> str:
+    """A count and its noun, singular for one ("1 case", "2 cases")."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
 
 
 def page(p: Page) -> str:
@@ -206,19 +212,20 @@ def page(p: Page) -> str:
         sections.append(("diff", "Changes", _diff(p.changes, p.compared)))
     if p.impacts is not None:
         sections.append(("impact", "Impact on requests", _impact(p.impacts, p.impact_count)))
-    chips = [_chip(f"{len(r.flags)} flags", "warn" if r.flags else "ok")]
+    chips = [_chip(_n(len(r.flags), "flag"), "warn" if r.flags else "ok")]
     if p.lint is not None:
         errors = sum(f.level == "error" for f in p.lint)
-        chips.append(_chip(f"lint: {errors} errors, {sum(f.level == 'warning' for f in p.lint)} warnings",
+        chips.append(_chip(f"lint: {_n(errors, 'error')}, {_n(sum(f.level == 'warning' for f in p.lint), 'warning')}",
                            "bad" if errors else "ok"))
     if p.witnesses is not None:
         unreachable = [w.pathway for w in p.witnesses if not w.reachable]
-        chips.append(_chip(f"{len(p.witnesses) - len(unreachable)}/{len(p.witnesses)} pathways reachable",
+        chips.append(_chip(f"{len(p.witnesses) - len(unreachable)}/{_n(len(p.witnesses), 'pathway')} reachable",
                            "bad" if unreachable else "ok"))
     if p.changes is not None:
-        chips.append(_chip(f"{len(p.changes)} changes", "info"))
+        chips.append(_chip(_n(len(p.changes), "change"), "info"))
     if p.impacts is not None:
-        chips.append(_chip(f"{sum(i.decision_changed for i in p.impacts)} decisions move", "warn"))
+        moves = sum(i.decision_changed for i in p.impacts)
+        chips.append(_chip(f"{_n(moves, 'decision')} {'moves' if moves == 1 else 'move'}", "warn"))
     nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title, _ in sections)
     body = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>{html}</section>' for sid, title, html in sections)
     notes = "".join(f'<p class="meta">{_e(n)}</p>' for n in p.notes)

@@ -60,14 +60,23 @@ class Rendering:
     flags: list[Flag] = field(default_factory=list)
 
 
+def _policy_folder() -> Path:
+    return data_dir("ontology").parent.parent / "shared" / "policy"
+
+
 def default_policy_text(kb: KnowledgeBase) -> Path | None:
     """`../shared/policy/<policy id>*.txt` beside the checkout, when it is there."""
-    folder = data_dir("ontology").parent.parent / "shared" / "policy"
+    folder = _policy_folder()
     for ident in kb.policies:
         found = sorted(folder.glob(f"{ident}*.txt")) if folder.is_dir() else []
         if found:
             return found[0]
     return None
+
+
+def policy_text_searched(kb: KnowledgeBase) -> str:
+    """Where default_policy_text looked, in words: for the message when it found nothing."""
+    return "looked for " + " and ".join(str(_policy_folder() / f"{ident}*.txt") for ident in sorted(kb.policies))
 
 
 def fragments(sentence: str) -> list[str]:

@@ -83,7 +83,8 @@ class RequestSpace:
         """Per contract field: the paths (and what they mention) of these shapes that read it."""
         out: dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]] = {}
         for shape in shapes:
-            for path, facts in mentions(self.kb.shapes, shape).items():
+            # in path order, not the graph's (which follows hashing): the same version, the same search
+            for path, facts in sorted(mentions(self.kb.shapes, shape).items(), key=lambda kv: [str(t) for t in kv[0]]):
                 for name in self.fields_of_path(path):
                     if name.split(".")[0] not in FIXED and name.split(".")[0] in self.schema["properties"]:
                         out.setdefault(name, []).append((path, facts))

@@ -159,7 +159,7 @@ class WitnessSearch:
         """One field changed: the pathway fails, and only criteria of its own fail (not-met preferred)."""
         own = [c for c in subtree(self.kb, pathway)]
         own_numbers = {c.number for c in own}
-        best: tuple[tuple[int, int, int, int], Twin] | None = None
+        best: tuple[tuple[int, int, int, int, str, str], Twin] | None = None
         for name, current, value, trial, o in self._trials(request, self._fields(own), facts):
             if o is None or o.pathways[pathway.number] is Truth.MET:
                 continue
@@ -168,7 +168,7 @@ class WitnessSearch:
                 continue
             not_met = any(t is Truth.NOT_MET for t in failing.values())
             rank = (0 if not_met else 1, 0 if o.decision != "approve" else 1, len(failing),
-                    0 if pathway.number in failing else 1)
+                    0 if pathway.number in failing else 1, name, shown(value))  # ties: by field and value
             if best is None or rank < best[0]:
                 twin = Twin(name, current, value, trial, o.decision,
                             [f"{n}:{t.value}" for n, t in failing.items()])

@@ -21,6 +21,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from reasoner.cli.options import one_of
 from reasoner.cli.render import render_text, terminal_safe
 
 EXIT_FAILED = 1
@@ -67,9 +68,9 @@ def _read(source: str) -> bytes:
 
 def check(
     request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1 or a FHIR R4 Bundle), or - for standard input")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG), fhir (PAS ClaimResponse Bundle)")] = Format.text,
+    format: Annotated[str, typer.Option("--format", "-f", metavar="text|json|ttl|fhir", callback=one_of("--format", Format), help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG), fhir (PAS ClaimResponse Bundle)")] = Format.text.value,
     store: Annotated[Optional[str], typer.Option("--store", metavar="DIR|URL", help="also add the determination to a SPARQL store: a directory (embedded, created if new) or a SPARQL 1.1 Update endpoint URL")] = None,
-    input: Annotated[InputKind, typer.Option("--input", "-i", help="auto (a FHIR resource is recognised by its resourceType), contract (v1 JSON) or fhir (an R4 Bundle)")] = InputKind.auto,
+    input: Annotated[str, typer.Option("--input", "-i", metavar="auto|contract|fhir", callback=one_of("--input", InputKind), help="auto (a FHIR resource is recognised by its resourceType), contract (v1 JSON) or fhir (an R4 Bundle)")] = InputKind.auto.value,
 ) -> None:
     """Evaluate one prior-authorization request and print the determination."""
     from reasoner.flow.check import MAX_REQUEST_BYTES, TOO_LARGE, WHOLE_REQUEST, InvalidRequest

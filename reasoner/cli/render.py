@@ -113,9 +113,27 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
             if sentence:
                 line(f"    Policy: \"{sentence}\"")
 
+    needs = det.get("needs") or []
+    if needs:
+        # What would decide the request comes first: the closest pathways' fields to send.
+        best = len(needs[0].get("missing") or [])
+        closest = [n for n in needs if len(n.get("missing") or []) == best]
+        send = sorted({f for n in closest for f in n.get("send") or []})
+        heading("To decide, send:")
+        line(f"  {', '.join(send) or 'the facts the missing criteria are about (see below)'}"
+             f"  (closest {'pathway' if len(closest) == 1 else 'pathways'}: {', '.join(n['pathway'] for n in closest)})")
+        heading("Pathways still open, closest first:")
+        for item in needs:
+            missing = ", ".join(item.get("missing") or []) or "none"
+            to_send = ", ".join(item.get("send") or []) or "see the missing criteria"
+            line(f"  {item.get('pathway', '')}: missing {missing}; send {to_send}")
+            sentence = policy_text(item.get("pathway", ""))
+            if sentence:
+                line(f"    Policy: \"{sentence}\"")
+
     failed = det.get("failed") or []
     if failed:
-        heading("Criteria not met or missing:")
+        heading("Every criterion not met or missing, all pathways:" if needs else "Criteria not met or missing:")
         for item in failed:
             number = item.get("criterion", "")
             kind = item.get("kind", "")
@@ -132,7 +150,7 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
             elif kind == "missing":
                 line("    Needed: the facts this criterion is about (see the message)")
 
-    closest = det.get("closest") or []
+    closest = [] if needs else det.get("closest") or []  # with `needs`, the open pathways say it
     if closest:
         heading("Closest pathway:" if len(closest) == 1 else "Closest pathways:")
         for item in closest:

@@ -7,8 +7,10 @@
     blincyto impact OLD NEW --requests FILE_OR_DIR_OR_STORE [--versions-dir DIR] [--format text|json]
 
 A version is an identifier under versions/ ("2024-08", "draft-2025", "current"), a manifest, a
-folder holding one, or git:REV (the checkout's ontology/ and shapes/ at a git revision). Exit status: `lint` 1 on an error, `witnesses` 1 when a pathway is unreachable,
-otherwise 0; 2 for a version or file that cannot be read.
+folder holding one, or git:REV (the checkout's ontology/ and shapes/ at a git revision).
+Exit status: `lint` 1 on an error, `witnesses` 1 when a pathway is unreachable, `review` 1 when
+no policy text was found, `impact` 1 when a request could not be evaluated (reported, skipped);
+otherwise 0; 2 for a version, an option or a file that cannot be read.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
+
+from reasoner.cli.options import one_of
+from reasoner.cli.words import plural
 
 if TYPE_CHECKING:
     from reasoner.flow.engine import Reasoner
@@ -41,6 +46,16 @@ VersionsDir = Annotated[Optional[Path], typer.Option("--versions-dir", help="fol
 def _fail(message: str) -> typer.Exit:
     sys.stderr.write(f"error: {message}\n")
     return typer.Exit(code=EXIT_INPUT)
+
+
+def _request_date(value: str | None) -> date | None:
+    """`--request-date`: a calendar date, or the error names the option (not Python's words)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail("--request-date: not a calendar date (YYYY-MM-DD)") from None
 
 
 def _factory(version: str | None, versions_dir: Path | None) -> Callable[[tuple[Path, ...]], "Reasoner"]:
@@ -80,7 +95,7 @@ def _echo(line: str = "") -> None:
 
 
 def _print_changes(changes, old: str, new: str) -> None:
-    _echo(f"Changes from {old} to {new}: {len(changes)}")
+    _echo(f"Changes from {old} to {new}: {plural(len(changes), 'change')}")
     for c in changes:
         _echo(f"  {c.kind:8} {c.key}")
         for d in c.details:
@@ -89,7 +104,9 @@ def _print_changes(changes, old: str, new: str) -> None:
 
 def _print_impact(impacts, errors: dict[str, str], count: int) -> None:
     moved = [i for i in impacts if i.decision_changed]
-    _echo(f"Impact: {count} requests evaluated under both versions; {len(moved)} decisions change")
+    _echo(f"Impact: {plural(count, 'request')} evaluated under both versions; "
+          f"{plural(len(moved), 'decision')} {'changes' if len(moved) == 1 else 'change'}"
+          + (f"; {plural(len(errors), 'request')} not evaluated" if errors else ""))
     for i in moved:
         _echo(f"  {i.source}: {i.old_decision} -> {i.new_decision}  ({'; '.join(i.responsible)})")
     for i in impacts:
@@ -103,7 +120,7 @@ def _print_witnesses(ws) -> None:
     from reasoner.authoring.witness import shown
 
     reachable = sum(w.reachable for w in ws)
-    _echo(f"Witnesses: {reachable}/{len(ws)} pathways reachable")
+    _echo(f"Witnesses: {reachable}/{plural(len(ws), 'pathway')} reachable")
     for w in ws:
         if w.reachable:
             _echo(f"  {w.pathway:12} reachable: {w.decision} via {', '.join(w.pathways)}")
@@ -140,24 +157,33 @@ def register(app: typer.Typer) -> None:
         from reasoner.authoring.diff import diff, impact, load_requests
         from reasoner.authoring.html import Page, page
         from reasoner.authoring.lint import lint as run_lint
-        from reasoner.authoring.review import default_policy_text, render
+        from reasoner.authoring.review import default_policy_text, policy_text_searched, render
         from reasoner.policy.versions import VersionError
         from reasoner.authoring.witness import find_witnesses
 
+        when = _request_date(request_date)
+        if html is not None and not html.parent.is_dir():  # before the work, not after it
+            raise _fail(f"--html: no folder {html.parent} to write {html.name} into")
         try:
             engines = _factory(version, versions_dir)
             kb = engines().kb
-            text_path = policy_text or default_policy_text(kb)
-            text = text_path.read_text(encoding="utf-8") if text_path is not None else None
-            when = date.fromisoformat(request_date) if request_date else None
         except (VersionError, OSError, ValueError) as exc:
             raise _fail(str(exc)) from exc
+        text_path = policy_text or default_policy_text(kb)
+        try:
+            text = text_path.read_text(encoding="utf-8") if text_path is not None else None
+        except OSError as exc:
+            raise _fail(f"--policy-text: cannot read {text_path}: {exc.strerror or exc}") from None
         rendering = render(kb, text, str(text_path or ""))
         p = Page(f"{rendering.policy} authoring review: version {version or 'shipped'}", rendering)
+        no_text = None
         if text is None:
-            p.notes.append("No policy text given (--policy-text): the outline is not matched to a document.")
+            no_text = (f"no policy text found ({policy_text_searched(kb)}): the outline is not matched to the "
+                       "policy's lines; pass --policy-text PATH")
+            p.notes.append(no_text[0].upper() + no_text[1:] + ".")
+            sys.stderr.write(f"review: {no_text}\n")
         _echo(f"{rendering.policy} version {rendering.version} ({version or 'shipped graphs'}); "
-              f"policy text: {text_path or '(none)'}")
+              f"policy text: {text_path or '(none found)'}")
         for row in rendering.rows:
             where = f"line {row.line} {row.match}" if row.line else row.match
             head = " ".join(x for x in (row.number, row.combination, "[pathway]" if row.pathway else "") if x)
@@ -167,7 +193,10 @@ def register(app: typer.Typer) -> None:
                 _echo(f"{'  ' * row.depth}    message: {row.message}")
             if row.checks:
                 _echo(f"{'  ' * row.depth}    checks:  {row.checks}")
-        _echo(f"\nFlags: {len(rendering.flags)}")
+        if no_text is not None:
+            _echo(f"\nFlags: not checked: {no_text}")
+        else:
+            _echo(f"\nFlags: {len(rendering.flags)}")
         for f in rendering.flags:
             _echo(f"  {f.kind:10} {f.number}" + (f" (line {f.line})" if f.line else "") + f": {f.detail}")
 
@@ -175,7 +204,7 @@ def register(app: typer.Typer) -> None:
         if cases_dir is not None:
             cov = evaluate_cases(cases_dir, engines)
             p.coverage, p.cases, p.case_errors = coverage_rows(kb, cov), len(cov.cases), cov.errors
-            _echo(f"\nCoverage: {len(cov.cases)} cases in {cases_dir}")
+            _echo(f"\nCoverage: {plural(len(cov.cases), 'case')} in {cases_dir}")
             for row in p.coverage:
                 c = row["counts"]
                 extra = (f"  passing {len(row['passing'])}, failing {len(row['failing'])}" if row["pathway"] else "")
@@ -188,7 +217,7 @@ def register(app: typer.Typer) -> None:
             _print_witnesses(p.witnesses)
         if lint:
             p.lint = run_lint(version, versions_dir, hermit=hermit, shacl_shacl=shacl_shacl)
-            _echo(f"\nLint: {sum(f.level == 'error' for f in p.lint)} errors")
+            _echo(f"\nLint: {plural(sum(f.level == 'error' for f in p.lint), 'error')}")
             for f in p.lint:
                 _echo("  " + f.line())
         if compare is not None:
@@ -206,8 +235,13 @@ def register(app: typer.Typer) -> None:
                 _echo()
                 _print_impact(p.impacts, errors, p.impact_count)
         if html is not None:
-            html.write_text(page(p), encoding="utf-8")
+            try:
+                html.write_text(page(p), encoding="utf-8")
+            except OSError as exc:
+                raise _fail(f"--html: cannot write {html}: {exc.strerror or exc}") from None
             _echo(f"\nHTML review written to {html}")
+        if no_text is not None:
+            raise typer.Exit(code=EXIT_FINDINGS)  # a review that could not check the text is not a clean one
 
     @app.command("lint")
     def lint_command(
@@ -228,8 +262,8 @@ def register(app: typer.Typer) -> None:
         for f in found:
             _echo(f.line())
         errors = sum(f.level == "error" for f in found)
-        _echo(f"lint: {errors} errors, {sum(f.level == 'warning' for f in found)} warnings, "
-              f"{sum(f.level == 'info' for f in found)} notes")
+        _echo(f"lint: {plural(errors, 'error')}, {plural(sum(f.level == 'warning' for f in found), 'warning')}, "
+              f"{plural(sum(f.level == 'info' for f in found), 'note')}")
         if errors:
             raise typer.Exit(code=EXIT_FINDINGS)
 
@@ -238,15 +272,15 @@ def register(app: typer.Typer) -> None:
         version: Annotated[Optional[str], typer.Option(help="version (default: the shipped graphs)")] = None,
         versions_dir: VersionsDir = None,
         request_date: Annotated[Optional[str], typer.Option(help="request date (default today)")] = None,
-        output: Annotated[Output, typer.Option("--format", help="text, or json with the requests")] = Output.text,
+        output: Annotated[str, typer.Option("--format", metavar="text|json", callback=one_of("--format", Output), help="text, or json with the requests")] = Output.text.value,
     ) -> None:
         """For every pathway, a request that satisfies it and a twin that fails it only there."""
         from reasoner.policy.versions import VersionError
         from reasoner.authoring.witness import find_witnesses
 
+        when = _request_date(request_date)
         try:
-            ws = find_witnesses(_factory(version, versions_dir)(),
-                                date.fromisoformat(request_date) if request_date else None)
+            ws = find_witnesses(_factory(version, versions_dir)(), when)
         except (VersionError, ValueError) as exc:
             raise _fail(str(exc)) from exc
         if output is Output.json:
@@ -261,7 +295,7 @@ def register(app: typer.Typer) -> None:
         old: Annotated[str, typer.Argument(help="older version")],
         new: Annotated[str, typer.Argument(help="newer version")],
         versions_dir: VersionsDir = None,
-        output: Annotated[Output, typer.Option("--format")] = Output.text,
+        output: Annotated[str, typer.Option("--format", metavar="text|json", callback=one_of("--format", Output))] = Output.text.value,
     ) -> None:
         """Criteria added, removed and changed (constraints, messages, sentences, tree), by number."""
         from reasoner.authoring.diff import diff
@@ -282,7 +316,7 @@ def register(app: typer.Typer) -> None:
         new: Annotated[str, typer.Argument(help="newer version")],
         requests: Annotated[Path, typer.Option(help="a request or case file, a JSON list, JSON lines, a folder of them, or a store folder (blincyto store)")],
         versions_dir: VersionsDir = None,
-        output: Annotated[Output, typer.Option("--format")] = Output.text,
+        output: Annotated[str, typer.Option("--format", metavar="text|json", callback=one_of("--format", Output))] = Output.text.value,
     ) -> None:
         """Every request whose decision would change, old and new decision, and the criterion responsible."""
         from reasoner.authoring.diff import impact, load_requests
@@ -299,3 +333,5 @@ def register(app: typer.Typer) -> None:
                              indent=2, ensure_ascii=False))
         else:
             _print_impact(impacts, errors, count)
+        if errors:  # as `blincyto batch`: the run went on, and the exit status says some were left out
+            raise typer.Exit(code=EXIT_FINDINGS)

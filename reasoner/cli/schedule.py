@@ -21,6 +21,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from reasoner.cli.options import one_of
+from reasoner.cli.words import plural
+
 EXIT_INVALID = 2
 _MIN_WIDTH = 120  # a piped table keeps its columns
 
@@ -99,7 +102,7 @@ def render_plan(plan: dict[str, Any]) -> list[Any]:
                 else "; body-surface area unknown\n")
     if plan.get("maximum_daily_dose_mcg") is not None:
         head.append(f"Maximum dose: {_num(plan['maximum_daily_dose_mcg'])} mcg/day; "
-                    f"at most {plan['maximum_cycles']} cycles (* optional: \"up to\")\n")
+                    f"at most {plural(plan['maximum_cycles'], 'cycle')} (* optional: \"up to\")\n")
     if plan.get("message"):
         head.append(plan["message"] + "\n", style="bold yellow")
     out: list[Any] = [head]
@@ -118,9 +121,10 @@ def render_plan(plan: dict[str, Any]) -> list[Any]:
     tail = Text()
     course = plan["course_maximum"]
     if plan["cycles"]:
-        tail.append(f"Whole course (every cycle, optional ones included): {course['cycles']} cycles, "
-                    f"{_num(course['total_mcg'])} mcg, {_num(course['units'])} {code} units, "
-                    f"{_num(course['vials'])} vials\n")
+        tail.append(f"Whole course (every cycle, optional ones included): {plural(course['cycles'], 'cycle')}, "
+                    f"{_num(course['total_mcg'])} mcg, {_num(course['units'])} {code} "
+                    f"{'unit' if course['units'] == 1 else 'units'}, "
+                    f"{_num(course['vials'])} {'vial' if course['vials'] == 1 else 'vials'}\n")
     if plan.get("billing"):
         tail.append(f"Units: {plan['billing']['rule']} ({code}: {plan['billing']['description']})\n")
     if plan.get("vials"):
@@ -150,7 +154,7 @@ def register(app: typer.Typer) -> None:
     @app.command("schedule")
     def schedule_command(
         request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
-        format: Annotated[PlanFormat, typer.Option("--format", "-f", help="text (a table for a reviewer) or json")] = PlanFormat.text,
+        format: Annotated[str, typer.Option("--format", "-f", metavar="text|json", callback=one_of("--format", PlanFormat), help="text (a table for a reviewer) or json")] = PlanFormat.text.value,
     ) -> None:
         """The cycle-by-cycle Section V plan for the request's indication, weight band and BSA, with units and vials."""
         from reasoner.planning.plan import schedule
@@ -167,14 +171,19 @@ def register(app: typer.Typer) -> None:
     @app.command("units")
     def units_command(
         request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
-        units_billed: Annotated[Optional[int], typer.Option("--units-billed", help="billing units on the claim (default: the request's units_billed)")] = None,
-        cycle: Annotated[Optional[int], typer.Option("--cycle", help="the cycle billed (default: the request's regimen.cycle)")] = None,
-        format: Annotated[PlanFormat, typer.Option("--format", "-f", help="text or json")] = PlanFormat.text,
+        units_billed: Annotated[Optional[int], typer.Option("--units-billed", min=0, help="billing units on the claim (default: the request's units_billed)")] = None,
+        cycle: Annotated[Optional[int], typer.Option("--cycle", min=1, help="the cycle billed (default: the request's regimen.cycle)")] = None,
+        format: Annotated[str, typer.Option("--format", "-f", metavar="text|json", callback=one_of("--format", PlanFormat), help="text or json")] = PlanFormat.text.value,
     ) -> None:
         """Billing units on a claim for one cycle against what Section V allows for this patient."""
         from reasoner.planning.plan import check_units
 
         data = _load(request)
+        # Each figure comes from its option or from the request: when neither has it, name the option.
+        if units_billed is None and data.get("units_billed") is None:
+            raise _fail("--units-billed", "required: the billing units on the claim (or units_billed in the request)")
+        if cycle is None and (data.get("regimen") or {}).get("cycle") is None:
+            raise _fail("--cycle", "required: the cycle billed (or regimen.cycle in the request)")
         check = _guard(lambda: check_units(data, units_billed, cycle))
         if format is PlanFormat.json:
             sys.stdout.write(json.dumps(check, indent=2, ensure_ascii=False) + "\n")

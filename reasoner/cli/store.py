@@ -21,6 +21,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from reasoner.cli.options import one_of
+
 EXIT_ERROR = 1
 
 
@@ -178,15 +180,16 @@ def register(app: typer.Typer) -> None:
     def query(
         query_arg: Annotated[Optional[str], typer.Argument(metavar="QUERY", help="saved query name, .rq file, or SPARQL text")] = None,
         store: Annotated[Optional[str], typer.Option("--store", help="store directory, or a SPARQL query endpoint URL; default: the bundled knowledge base")] = None,
-        format: Annotated[ResultFormat, typer.Option("--format", "-f", help="table, or a SPARQL 1.1 results format")] = ResultFormat.table,
+        format: Annotated[str, typer.Option("--format", "-f", metavar="table|csv|json|tsv|xml", callback=one_of("--format", ResultFormat), help="table, or a SPARQL 1.1 results format")] = ResultFormat.table.value,
         bind: Annotated[Optional[list[str]], typer.Option("--bind", "-b", metavar="VAR=TERM", help="fix a variable (trailing VALUES), e.g. indication=kb:indication-mrd-positive")] = None,
         list_: Annotated[bool, typer.Option("--list", help="list the saved queries and their questions")] = False,
         allow_service: Annotated[Optional[list[str]], typer.Option("--allow-service", metavar="URL", help="a SPARQL endpoint that SERVICE may call (repeatable); none by default")] = None,
     ) -> None:
         """Ask a SPARQL question of the policy and of past determinations."""
-        from reasoner.sparql.store import (StoreError, is_url, query_endpoint, query_local, query_question,
-                                    resolve_query, saved_queries, with_bindings, with_prefixes)
         from reasoner.sparql.offline import network_refusal, normalise_endpoint
+        from reasoner.sparql.store import (QuerySyntaxError, StoreError, is_url, query_endpoint, query_local,
+                                           query_question, resolve_query, saved_queries, with_bindings,
+                                           with_prefixes)
 
         if list_:
             for name, path in saved_queries().items():
@@ -194,12 +197,16 @@ def register(app: typer.Typer) -> None:
             return
         if query_arg is None:
             raise _error("QUERY is required (a saved query name, a .rq file or SPARQL text); see --list")
+        added = 0
         try:
             allowed = [normalise_endpoint(u) for u in allow_service or []]
         except ValueError as exc:
             raise _error(f"--allow-service: {exc}") from None
         try:
-            text = with_bindings(with_prefixes(resolve_query(query_arg)), _parse_bindings(bind or []))
+            own = resolve_query(query_arg)
+            prefixed = with_prefixes(own)
+            added = prefixed.count("\n") - own.count("\n")  # lines of PREFIX declarations put on top
+            text = with_bindings(prefixed, _parse_bindings(bind or []))
             refusal = network_refusal(text, allowed)
             if refusal is not None:
                 raise StoreError(refusal)
@@ -208,6 +215,8 @@ def register(app: typer.Typer) -> None:
             else:
                 results = query_local(store, text)
             _write(results, format)
+        except QuerySyntaxError as exc:
+            raise _error(str(exc.shifted(added))) from None  # the position in the user's own text
         except StoreError as exc:
             raise _error(str(exc)) from None
 

@@ -96,6 +96,7 @@ class Selector:
     path: tuple[URIRef, ...]
     values: frozenset[URIRef]
     unknown: frozenset[URIRef]
+    label: str = ""  # what the row asks of the field, in words ("in remission")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Indication:
     max_daily_mcg: Decimal
     precedence: int
     selectors: tuple[Selector, ...]
+    diseases: frozenset[URIRef] = frozenset()  # bx:forDisease: a diagnosis of another disease fits no row
+    disease_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -203,23 +206,29 @@ def _load(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
 
     selectors: dict[URIRef, dict[URIRef, dict[str, Any]]] = {}
     heads: dict[URIRef, Any] = {}
+    diseases: dict[URIRef, set[URIRef]] = {}
+    disease_labels: dict[URIRef, set[str]] = {}
     for row in _rows(kb, "indications", bindings):
         heads.setdefault(row.indication, row)
+        if row.disease is not None:
+            diseases.setdefault(row.indication, set()).add(row.disease)
+            disease_labels.setdefault(row.indication, set()).add(str(row.diseaseLabel or kb.name_of(row.disease)))
         if row.selector is None:
             continue
         field = str(row.field)
         if field not in field_paths:
             raise LookupError(f"{row.selector}: bx:requestField {field!r} is not a contract field")
         sel = selectors.setdefault(row.indication, {}).setdefault(
-            row.selector, {"field": field, "values": set(), "unknown": set()})
+            row.selector, {"field": field, "values": set(), "unknown": set(), "label": str(row.selectorLabel or "")})
         sel["values"].add(row.value)
         if row.unknownValue is not None:
             sel["unknown"].add(row.unknownValue)
     indications = tuple(sorted(
         (Indication(i, str(r.label), str(r.course), exact(r.maxDailyMcg), int(r.precedence.toPython()),
                     tuple(Selector(s, d["field"], field_paths[d["field"]], frozenset(d["values"]),
-                                   frozenset(d["unknown"]))
-                          for s, d in sorted(selectors.get(i, {}).items())))
+                                   frozenset(d["unknown"]), d["label"])
+                          for s, d in sorted(selectors.get(i, {}).items())),
+                    frozenset(diseases.get(i, ())), " or ".join(sorted(disease_labels.get(i, ()))))
          for i, r in heads.items()),
         key=lambda ind: (ind.precedence, str(ind.iri))))
     known = {i.iri for i in indications}

@@ -2,7 +2,7 @@
 
 approve   - some pathway of the root (I.A / II.A) holds;
 deny      - a criterion flagged bx:denyWhenNotMet (not about the use) is not met;
-needs-info- some pathway is only missing facts;
+needs-info- some pathway is only missing facts; `needs` then leads with what would decide it;
 refer     - otherwise: the first applicable section of the root's bx:otherwise tree (I.B / II.B),
             with the referral policy for the line of business from the graph.
 
@@ -61,6 +61,7 @@ def decide(request: dict[str, Any], request_types: set[URIRef], kb: KnowledgeBas
         "pathways": met,
         "failed": [_failure(f, kb, report, request) for f in failed],
         "closest": closest,
+        "needs": _open_pathways(ex, root, branches, truths, kb, report, request) if decision == "needs-info" else [],
         "referral": referral,
         "warnings": warnings,
         "derived": derived.as_dict(),
@@ -92,11 +93,15 @@ def _failure(f: Finding, kb: KnowledgeBase, report: Report, request: dict[str, A
         "policy_text": shape.sentence or c.sentence,
     }
     if f.truth is Truth.MISSING:
-        # Ask for what was not sent; if everything was sent (e.g. a value that means "unknown"),
-        # name the fields themselves.
-        needs = _needs(c, kb, report)
-        item["needs"] = [n for n in needs if not _sent(request, n)] or needs
+        item["needs"] = _to_send(c, kb, report, request)
     return item
+
+
+def _to_send(c: Criterion, kb: KnowledgeBase, report: Report, request: dict[str, Any]) -> list[str]:
+    """The fields that would settle a missing criterion: those not sent; if every one was sent
+    (e.g. a value that means "unknown"), the fields themselves."""
+    needs = _needs(c, kb, report)
+    return [n for n in needs if not _sent(request, n)] or needs
 
 
 def _needs(c: Criterion, kb: KnowledgeBase, report: Report) -> list[str]:
@@ -161,6 +166,23 @@ def _closest(ex: Explainer, root: Criterion, branches) -> list[dict[str, Any]]:
         return []
     best = min(s[0] for s in scored)
     return [{"pathway": n, "not_met": nm, "missing": mi} for score, n, nm, mi in scored if score == best]
+
+
+def _open_pathways(ex: Explainer, root: Criterion, branches, truths: dict[str, Truth], kb: KnowledgeBase,
+                   report: Report, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """What would decide a request that lacks facts: every pathway nothing sent rules out, closest
+    first (fewest missing criteria, then fewest fields to send, then the policy's order), with its
+    missing criteria and exactly the fields to send. Pathways a sent fact contradicts are left out:
+    asking for their facts could not change the decision."""
+    scored = []
+    for order, (pathway, only) in enumerate(branches):
+        if truths.get(pathway.number) is not Truth.MISSING:
+            continue
+        missing = [f.criterion for f in _dedupe(ex.findings(root, only)) if f.truth is Truth.MISSING]
+        send = sorted({field for c in missing for field in _to_send(c, kb, report, request)})
+        scored.append(((len(missing), len(send), order),
+                       {"pathway": pathway.number, "missing": [c.number for c in missing], "send": send}))
+    return [item for _score, item in sorted(scored, key=lambda s: s[0])]
 
 
 def _refer(request: dict[str, Any], root: Criterion, ex: Explainer, kb: KnowledgeBase, report: Report,

@@ -149,6 +149,17 @@ def determination_graph(ev: Any) -> Dataset:
         for needed in item.get("needs") or []:
             add((node, BX.needs, Literal(needed)))
 
+    for rank, item in enumerate(det.get("needs") or [], start=1):  # what would decide it, closest first
+        node = BNode()
+        add((result, BX.openPathway, node))
+        add((node, RDF.type, BX.OpenPathway))
+        add((node, BX.rank, Literal(rank)))
+        add((node, BX.pathwayNumber, Literal(item["pathway"])))
+        for number in item.get("missing") or []:
+            add((node, BX.missingCriterion, Literal(number)))
+        for needed in item.get("send") or []:
+            add((node, BX.needs, Literal(needed)))
+
     referral = det.get("referral")
     if referral:
         node = BNode()

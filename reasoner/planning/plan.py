@@ -134,6 +134,20 @@ def _cycle_dict(dose: CycleDose, sv: SectionV) -> dict[str, Any]:
             else json_number(_times(Decimal(dose.vials), sv.product.strength_mcg))}
 
 
+def no_row_message(selection: Selection) -> str:
+    """Why no Section V row applies: the field that rules out each row (once, when it rules out all)."""
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for r in selection.ruled_out:
+        reasons.setdefault((r.field, r.requires), []).append(r.indication.label)
+    head = "No Section V row fits this request, so Section V gives no dosing for it: "
+    if len(reasons) == 1:
+        (field, requires), _rows = next(iter(reasons.items()))
+        return head + f"every row requires {requires or 'another value'}; the request's {field} is not {requires or 'that'}."
+    parts = [f"{', '.join(labels)} requires {requires or 'another value'} ({field})"
+             for (field, requires), labels in reasons.items()]
+    return head + "; ".join(parts) + "."
+
+
 def _sum(values: list[Any]) -> Any:
     return None if not values or None in values else sum(values)
 
@@ -156,8 +170,7 @@ def schedule(request: Any, reasoner: "Reasoner | None" = None) -> dict[str, Any]
              if d is not None] if ctx.schedule else []
     cycles = [_cycle_dict(d, sv) for d in doses]
     if ind is None and not missing:
-        message = ("No Section V row fits this request: its disease status, MRD status, phase and Ph status "
-                   "select none of the FDA-approved indications.")
+        message = no_row_message(ctx.selection)
     elif ind is None:
         message = "Which Section V row applies is unknown: send " + ", ".join(missing) + "."
     elif missing:
@@ -173,6 +186,8 @@ def schedule(request: Any, reasoner: "Reasoner | None" = None) -> dict[str, Any]
         "complete": ind is not None and not missing,
         "missing": missing,
         "message": message,
+        "ruled_out": [{"indication": r.indication.label, "field": r.field, "requires": r.requires}
+                      for r in ctx.selection.ruled_out],
         "indication": None if ind is None else {
             "iri": str(ind.iri), "label": ind.label, "treatment_course": ind.course,
             "also_fits": [other.label for other in ctx.selection.also_fits]},
@@ -194,6 +209,10 @@ def schedule(request: Any, reasoner: "Reasoner | None" = None) -> dict[str, Any]
             "vials": _sum([c["vials"] for c in cycles]),
         },
     }
+
+
+def _units(n: int) -> str:
+    return f"{n} unit" if n == 1 else f"{n} units"
 
 
 def _whole(value: Any, field: str, least: int) -> int:
@@ -233,10 +252,11 @@ def check_units(request: Any, units_billed: int | None = None, cycle: int | None
     if allowed is None:
         result["explanation"] = (
             f"The {code} units Section V allows for cycle {cycle} are unknown: send {', '.join(missing)}."
-            if missing else "No Section V row fits this request, so Section V sets no units for it.")
+            if missing else no_row_message(ctx.selection) + " It allows no units.")
         return result
     if dose is None:
-        basis = (f"Cycle {cycle} is beyond the {ctx.schedule.last_cycle} cycles of the Section V treatment "
+        last = ctx.schedule.last_cycle
+        basis = (f"Cycle {cycle} is beyond the {last} {'cycle' if last == 1 else 'cycles'} of the Section V treatment "
                  f"course ({ctx.selection.indication.label}): no units are allowed.")
     else:
         days = "; ".join(f"days {p.segment.first_day}-{p.segment.last_day} at {_fmt(p.mcg_per_day)} mcg/day"
@@ -246,9 +266,9 @@ def check_units(request: Any, units_billed: int | None = None, cycle: int | None
                  f"{_fmt(dose.total_mcg)} mcg; 1 unit = {_fmt(product.mcg_per_unit)} mcg, rounded up to a whole unit.")
     diff = units_billed - allowed
     if diff > 0:
-        verdict = f"Billed {units_billed}: {diff} units more than Section V allows."
+        verdict = f"Billed {units_billed}: {_units(diff)} more than Section V allows."
     elif diff < 0:
-        verdict = f"Billed {units_billed}: {-diff} units fewer than allowed (within Section V)."
+        verdict = f"Billed {units_billed}: {_units(-diff)} fewer than allowed (within Section V)."
     else:
         verdict = f"Billed {units_billed}: exactly the units allowed."
     result["explanation"] = basis + " " + verdict

@@ -61,7 +61,8 @@ from reasoner.policy.resources import data_dir, turtle_files
 from reasoner.policy.oxigraph import to_oxigraph
 
 __all__ = [
-    "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "PREFIXES", "StoreError", "LocalStore", "RemoteStore",
+    "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "PREFIXES", "StoreError", "QuerySyntaxError", "LocalStore",
+    "RemoteStore", "is_update",
     "open_store", "kb_store", "kb_quads", "determination_quads", "saved_queries", "resolve_query",
     "with_bindings", "with_prefixes", "query_endpoint", "query_local", "is_url",
 ]
@@ -94,6 +95,24 @@ HTTP_TIMEOUT_S = 60
 
 class StoreError(RuntimeError):
     """A store could not be opened, written or queried. The message never quotes request data."""
+
+
+class QuerySyntaxError(StoreError):
+    """A query Oxigraph cannot parse; `line` and `column` (1-based) are those of the text it was given."""
+
+    def __init__(self, detail: str, line: int | None = None, column: int | None = None) -> None:
+        self.detail, self.line, self.column = detail, line, column
+        super().__init__(self._words())
+
+    def _words(self) -> str:
+        where = f" at line {self.line}, column {self.column}" if self.line is not None else ""
+        return f"SPARQL syntax error{where}: {self.detail}"
+
+    def shifted(self, lines: int) -> "QuerySyntaxError":
+        """The same error in a text `lines` shorter at the top (the prefixes a tool added taken away)."""
+        if self.line is None or self.line <= lines:
+            return self
+        return QuerySyntaxError(self.detail, self.line - lines, self.column)
 
 
 def _nn(iri: str) -> ox.NamedNode:
@@ -669,10 +688,31 @@ def resolve_query(arg: str) -> str:
                 return path.read_text(encoding="utf-8")
             except OSError as exc:
                 raise StoreError(f"cannot read {arg}: {exc.strerror or exc}") from None
+    if is_update(arg):
+        raise StoreError(UPDATES_REFUSED)
     if re.search(r"\b(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", arg, re.IGNORECASE):
         return arg
     names = ", ".join(saved) or "none"
     raise StoreError(f"{arg!r} is not a saved query ({names}), a file or a SPARQL query")
+
+
+UPDATES_REFUSED = ("updates are refused: queries only read (SELECT, ASK, CONSTRUCT, DESCRIBE); "
+                   "determinations are added by `blincyto check --store`, the knowledge base by `blincyto store init`")
+_UPDATE_KEYWORDS = ("INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH")
+
+
+def _code(text: str) -> str:
+    """The query without comments, strings and IRIs: what is left is keywords, names and punctuation."""
+    text = re.sub(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'', " ", text)
+    text = re.sub(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>', " ", text)
+    return re.sub(r"#[^\n]*", " ", text)
+
+
+def is_update(text: str) -> bool:
+    """True for a SPARQL 1.1 Update (INSERT, DELETE, LOAD, ...): its first keyword after the prologue."""
+    code = re.sub(r"\b(PREFIX\s+[\w.-]*:|BASE)\s*", " ", _code(text), flags=re.IGNORECASE)
+    first = re.search(r"[A-Za-z]+", code)
+    return first is not None and first.group(0).upper() in _UPDATE_KEYWORDS
 
 
 _PREFIX_DECL = re.compile(r"^\s*PREFIX\s+([A-Za-z][\w.-]*)?:", re.IGNORECASE | re.MULTILINE)
@@ -695,19 +735,36 @@ def with_bindings(text: str, bindings: dict[str, str]) -> str:
     """
     if not bindings:
         return text
+    code = _code(text)
     for name in bindings:
         if not _VAR.match(name):
             raise StoreError(f"--bind: {name!r} is not a variable name")
+        if not re.search(rf"[?$]{name}\b", code):
+            raise StoreError(f"--bind: the query has no variable ?{name}")
     names = list(bindings)
     row = " ".join(bindings[n] for n in names)
     return f"{text.rstrip()}\nVALUES ({' '.join('?' + n for n in names)}) {{ ({row}) }}\n"
 
 
+_POSITION = re.compile(r"^error at (\d+):(\d+):\s*")
+
+
+def _syntax_error(exc: SyntaxError) -> QuerySyntaxError:
+    """Oxigraph's "error at LINE:COLUMN: detail" as a QuerySyntaxError."""
+    text = _first_line(exc)
+    found = _POSITION.match(text)
+    if found is None:
+        return QuerySyntaxError(text)
+    return QuerySyntaxError(text[found.end():], int(found.group(1)), int(found.group(2)))
+
+
 def _run_query(store: ox.Store, text: str) -> Any:
+    if is_update(text):
+        raise StoreError(UPDATES_REFUSED)
     try:
         return store.query(text, use_default_graph_as_union=True)
     except SyntaxError as exc:
-        raise StoreError(f"SPARQL syntax error: {_first_line(exc)}") from None
+        raise _syntax_error(exc) from None
     except OSError as exc:
         raise StoreError(f"query failed: {_first_line(exc)}") from None
 

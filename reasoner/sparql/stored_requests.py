@@ -19,7 +19,17 @@ from rdflib.collection import Collection
 from reasoner.policy.kb import BX
 from reasoner.policy.resources import contract_file
 
-_GRAPHS = """SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } FILTER(STRENDS(STR(?g), ":request")) }"""
+# Each determination's provenance graph names its request id, when it ended and the request graph.
+_LATEST = """PREFIX bx: <https://w3id.org/blincyto-pa/ontology#>
+PREFIX prov: <http://www.w3.org/ns/prov#>
+SELECT ?id ?ended ?g WHERE {
+  GRAPH ?provenance {
+    ?d a bx:Determination ; bx:requestId ?id ; prov:wasGeneratedBy ?a ; prov:wasDerivedFrom ?r .
+    ?a prov:endedAtTime ?ended .
+    ?r bx:describedIn ?g .
+  }
+}"""
+_GRAPH = """SELECT ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"""
 
 
 def _expand(curie: str, ctx: dict[str, Any]) -> str:
@@ -70,17 +80,26 @@ def is_store(path: Path) -> bool:
 
 
 def requests_from_store(path: Path) -> list[tuple[str, dict[str, Any], tuple[Path, ...]]]:
-    """Every request graph in the store as (graph name, contract-v1 request, no extra KB files)."""
+    """Every request in the store, once, as (request id, contract-v1 request, no extra KB files): the
+    request graph of its latest determination (a request checked twice is one request)."""
+    import pyoxigraph as ox
+
     from reasoner.policy.oxigraph import from_oxigraph
     from reasoner.sparql.store import query_local
 
-    graphs: dict[str, Graph] = {}
-    for row in query_local(path, _GRAPHS):
-        g = graphs.setdefault(row["g"].value, Graph())
-        g.add((from_oxigraph(row["s"]), from_oxigraph(row["p"]), from_oxigraph(row["o"])))
+    latest: dict[str, tuple[str, str]] = {}  # request id -> (ended, request graph)
+    for row in query_local(path, _LATEST):
+        key = (row["ended"].value, row["g"].value)  # ISO times in UTC sort as text; then by graph name
+        request_id = row["id"].value
+        if request_id not in latest or key > latest[request_id]:
+            latest[request_id] = key
     ctx = json.loads(contract_file("context.jsonld").read_text())["@context"]
     out = []
-    for name, g in sorted(graphs.items()):
+    for request_id, (_ended, name) in sorted(latest.items()):
+        g = Graph()
+        graph = ox.NamedNode(name)
+        for row in query_local(path, _GRAPH + f"\nVALUES ?g {{ <{graph.value}> }}"):
+            g.add((from_oxigraph(row["s"]), from_oxigraph(row["p"]), from_oxigraph(row["o"])))
         for node in g.subjects(RDF.type, BX.PriorAuthorizationRequest):
-            out.append((name, _read(g, node, ctx, ctx), ()))
+            out.append((request_id, _read(g, node, ctx, ctx), ()))
     return out
