@@ -22,16 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent / "reasoner"
 # package -> the packages it may import (besides itself). The order, bottom up:
 # shacl <- policy <- dosing <- flow <- planning, sparql, fhir <- pipelines, authoring <- cli
 LAYERS: dict[str, set[str]] = {
+    "web": set(),  # HTTP only: the layer the SPARQL endpoint and the FHIR service share
     "shacl": set(),
     "policy": {"shacl"},
     "dosing": {"policy", "shacl"},
     "flow": {"dosing", "policy", "shacl"},
     "planning": {"flow", "dosing", "policy", "shacl"},
-    "sparql": {"flow", "policy", "shacl"},
+    "sparql": {"web", "flow", "policy", "shacl"},
     "fhir": {"flow", "dosing", "policy", "shacl"},
     "pipelines": {"fhir", "sparql", "flow", "dosing", "policy", "shacl"},
     "authoring": {"sparql", "flow", "dosing", "policy", "shacl"},
-    "cli": {"authoring", "pipelines", "fhir", "sparql", "planning", "flow", "dosing", "policy", "shacl"},
+    "cli": {"authoring", "pipelines", "fhir", "sparql", "planning", "flow", "dosing", "policy", "shacl", "web"},
 }
 TOP_LEVEL = {"reasoner", "reasoner.spark"}
 # The public API re-exports from these (lazily); the alias module re-exports the Spark pipeline.

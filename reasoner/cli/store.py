@@ -4,7 +4,9 @@
     blincyto store info DIR                  graphs and triple counts
     blincyto query QUERY [--store DIR|URL] [--format table|csv|json|tsv|xml] [--bind VAR=TERM ...]
     blincyto query --list                    the saved queries and the question each answers
-    blincyto serve DIR [--host 127.0.0.1] [--port 7878] [--timeout 30] [--workers 2]
+    blincyto serve DIR [--host 127.0.0.1] [--port 7878] [--timeout 30] [--workers 2] [--max-rows N]
+                   [--max-result-mb N] [--allow-service URL ...] [--allow-host NAME ...]
+                   [--client-timeout 10]
 
 QUERY is a saved query's name (queries/NAME.rq), a .rq file, or the query text. Without --store
 it runs on the bundled knowledge base. Errors go to standard error with exit status 1.
@@ -172,10 +174,12 @@ def register(app: typer.Typer) -> None:
         format: Annotated[ResultFormat, typer.Option("--format", "-f", help="table, or a SPARQL 1.1 results format")] = ResultFormat.table,
         bind: Annotated[Optional[list[str]], typer.Option("--bind", "-b", metavar="VAR=TERM", help="fix a variable (trailing VALUES), e.g. indication=kb:indication-mrd-positive")] = None,
         list_: Annotated[bool, typer.Option("--list", help="list the saved queries and their questions")] = False,
+        allow_service: Annotated[Optional[list[str]], typer.Option("--allow-service", metavar="URL", help="a SPARQL endpoint that SERVICE may call (repeatable); none by default")] = None,
     ) -> None:
         """Ask a SPARQL question of the policy and of past determinations."""
         from reasoner.sparql.store import (StoreError, is_url, query_endpoint, query_local, query_question,
                                     resolve_query, saved_queries, with_bindings, with_prefixes)
+        from reasoner.sparql.offline import network_refusal, normalise_endpoint
 
         if list_:
             for name, path in saved_queries().items():
@@ -184,7 +188,14 @@ def register(app: typer.Typer) -> None:
         if query_arg is None:
             raise _error("QUERY is required (a saved query name, a .rq file or SPARQL text); see --list")
         try:
+            allowed = [normalise_endpoint(u) for u in allow_service or []]
+        except ValueError as exc:
+            raise _error(f"--allow-service: {exc}") from None
+        try:
             text = with_bindings(with_prefixes(resolve_query(query_arg)), _parse_bindings(bind or []))
+            refusal = network_refusal(text, allowed)
+            if refusal is not None:
+                raise StoreError(refusal)
             if store is not None and is_url(store):
                 results = query_endpoint(store, text)
             else:
@@ -198,20 +209,41 @@ def register(app: typer.Typer) -> None:
         target: Annotated[Path, typer.Argument(metavar="DIR", help="store directory")],
         host: Annotated[str, typer.Option("--host", help="address to bind; loopback unless you mean otherwise")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port)")] = 7878,
-        timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="query time limit in seconds")] = 30.0,
-        workers: Annotated[int, typer.Option("--workers", min=1, help="queries answered at once (one process each)")] = 2,
+        timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="query time limit in seconds, sending the results included")] = 30.0,
+        workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="queries answered at once (one process each)")] = 2,
+        max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="rows (or triples) of one result; past it the response is cut")] = 100_000,
+        max_mb: Annotated[int, typer.Option("--max-result-mb", min=1, help="MiB of one result; past it the response is cut")] = 64,
+        allow_service: Annotated[Optional[list[str]], typer.Option("--allow-service", metavar="URL", help="a SPARQL endpoint that SERVICE may call (repeat for more); none by default")] = None,
+        allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", metavar="NAME", help="a Host name to answer for besides the bound address, e.g. a proxy's (repeatable)")] = None,
+        client_timeout: Annotated[float, typer.Option("--client-timeout", min=0.1, help="seconds a client may take to send its request head, or pause within its body")] = 10.0,
     ) -> None:
         """A read-only SPARQL 1.1 Protocol endpoint over the store at /query; UPDATE is refused (403)."""
+        from reasoner.sparql.endpoint import NotAStore, Settings, check_store
         from reasoner.sparql.endpoint import serve as run_server
+        from reasoner.sparql.offline import normalise_endpoint
+        from reasoner.web.limits import Limits
 
-        if not target.is_dir() or not any(target.iterdir()):
-            raise _error(f"no store at {target} (create one with: blincyto store init {target})")
+        try:
+            check_store(target)
+            allowed = tuple(normalise_endpoint(u) for u in allow_service or [])
+        except NotAStore as exc:
+            raise _error(str(exc)) from None
+        except ValueError as exc:
+            raise _error(f"--allow-service: {exc}") from None
+        settings = Settings(timeout_s=timeout, workers=workers, max_rows=max_rows, max_bytes=max_mb << 20,
+                            allow_service=allowed, allow_hosts=tuple(allow_host or []))
 
-        def ready(url: str) -> None:
-            sys.stderr.write(f"SPARQL endpoint: {url} (read-only, {timeout:g} s per query; Ctrl-C stops it)\n")
+        def ready(url: str, isolated: bool) -> None:
+            network = ("workers have no network" if isolated else
+                       f"SERVICE allowed to {len(allowed)} endpoint(s)" if allowed else "SERVICE refused")
+            sys.stderr.write(f"SPARQL endpoint: {url} (read-only, {timeout:g} s per query, at most "
+                             f"{max_rows:,} rows / {max_mb} MiB per result; {network}; Ctrl-C stops it)\n")
             sys.stderr.flush()
 
         try:
-            run_server(target, host, port, timeout, workers, ready=ready)
+            run_server(target, host, port, settings, Limits(head_timeout_s=client_timeout, body_timeout_s=client_timeout),
+                       ready=ready)
+        except NotAStore as exc:
+            raise _error(str(exc)) from None
         except OSError as exc:
-            raise _error(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+            raise _error(f"cannot serve on {host}:{port}: {exc.strerror or 'the address cannot be used'}") from None

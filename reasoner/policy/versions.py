@@ -24,6 +24,7 @@ from rdflib.term import Node
 
 from reasoner.policy.kb import PREFIXES, KnowledgeBase, load
 from reasoner.policy.resources import data_dir, turtle_files
+from reasoner.shacl.shape import UnsupportedShape
 
 BXV = Namespace("https://w3id.org/blincyto-pa/versions#")
 MANIFEST = "manifest.ttl"
@@ -92,14 +93,39 @@ def _turtle(paths: Iterable[Path], manifest: Path) -> tuple[Path, ...]:
     return tuple(out)
 
 
-def read_manifest(path: Path | str) -> PolicyVersion:
+def parse_turtle(path: Path, public_id: str | None = None) -> Graph:
+    """A Turtle file as a graph, or a VersionError naming the file and the line, never its content.
+
+    rdflib's own errors quote the first bytes of the file (`--version /etc/passwd` would print the
+    password file); a structure nested past Python's recursion limit is named as such.
+    """
+    try:
+        return Graph().parse(path, format="turtle", publicID=public_id)
+    except RecursionError:
+        raise VersionError(f"{path}: blank nodes or lists nested too deeply to read") from None
+    except UnicodeDecodeError:
+        raise VersionError(f"{path}: not UTF-8 text, so not a Turtle file") from None
+    except OSError as exc:
+        raise VersionError(f"{path}: cannot be read ({exc.strerror or 'error'})") from None
+    except Exception as exc:  # noqa: BLE001 - rdflib's BadSyntax and friends: name the line only
+        line = getattr(exc, "lines", None)
+        where = f" (line {line + 1})" if isinstance(line, int) else ""
+        raise VersionError(f"{path}: not valid Turtle{where}") from None
+
+
+def read_manifest(path: Path | str, _seen: tuple[Path, ...] = ()) -> PolicyVersion:
     """The version a manifest (or the folder holding one) describes, its base read as well."""
     path = Path(path).resolve()
     if path.is_dir():
         path = path / MANIFEST
     if not path.is_file():
         raise VersionError(f"no version manifest at {path}")
-    g = Graph().parse(path, format="turtle", publicID=path.as_uri())
+    if path.suffix != ".ttl":
+        raise VersionError(f"{path} is not a version manifest (a {MANIFEST}, or a folder holding one)")
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise VersionError(f"{_seen[0]}: prov:wasRevisionOf goes round in a circle ({chain})")
+    g = parse_turtle(path, path.as_uri())
     node = next(iter(g.subjects(RDF.type, BXV.PolicyVersionManifest)), None)
     if node is None:
         raise VersionError(f"{path}: no bxv:PolicyVersionManifest")
@@ -108,7 +134,7 @@ def read_manifest(path: Path | str) -> PolicyVersion:
         return sorted(g.objects(node, p))
 
     base_iri = g.value(node, PROV.wasRevisionOf)
-    base = read_manifest(_path_of(base_iri, path)) if base_iri is not None else None
+    base = read_manifest(_path_of(base_iri, path), (*_seen, path)) if base_iri is not None else None
     valid = g.value(node, DCTERMS.valid)
     effective = valid.toPython() if isinstance(valid, Literal) else None
     identifier = g.value(node, DCTERMS.identifier)
@@ -129,10 +155,21 @@ def read_manifest(path: Path | str) -> PolicyVersion:
     )
 
 
-def list_versions(directory: Path | None = None) -> list[PolicyVersion]:
-    """Every version under `directory` (default: the shipped versions/), oldest effective first."""
+def list_versions(directory: Path | None = None, broken: list[VersionError] | None = None) -> list[PolicyVersion]:
+    """Every version under `directory` (default: the shipped versions/), oldest effective first.
+
+    A manifest that cannot be read raises, unless `broken` is given: then its error is added there
+    and the others are listed (one bad draft must not hide every other version).
+    """
     directory = directory or versions_dir()
-    found = [read_manifest(p) for p in sorted(Path(directory).glob(f"*/{MANIFEST}"))]
+    found = []
+    for p in sorted(Path(directory).glob(f"*/{MANIFEST}")):
+        try:
+            found.append(read_manifest(p))
+        except VersionError as exc:
+            if broken is None:
+                raise
+            broken.append(exc)
     return sorted(found, key=lambda v: (v.effective or date.max, v.identifier))
 
 
@@ -174,12 +211,14 @@ def resolve(spec: str | Path | PolicyVersion, directory: Path | None = None) -> 
     as_path = Path(spec)
     if as_path.exists():
         return read_manifest(as_path)
-    versions = list_versions(directory)
+    broken: list[VersionError] = []
+    versions = list_versions(directory, broken)
     for v in versions:
         if v.identifier == str(spec) or (str(spec) == CURRENT and v.status == CURRENT):
             return v
     known = ", ".join(v.identifier for v in versions) or "none"
-    raise VersionError(f"no policy version {spec!r} (known: {known})")
+    unread = f"; {len(broken)} manifest(s) could not be read: {broken[0]}" if broken else ""
+    raise VersionError(f"no policy version {spec!r} (known: {known}){unread}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +233,7 @@ def graphs(version: PolicyVersion) -> VersionGraphs:
         out = VersionGraphs(Graph(), Graph())
         for target, files in ((out.ontology, version.ontology), (out.shapes, version.shapes)):
             for path in files:
-                part = Graph().parse(path, format="turtle")
+                part = parse_turtle(path)
                 target += part
                 _record(out, part, path)
     for term in version.withdraws:
@@ -204,7 +243,7 @@ def graphs(version: PolicyVersion) -> VersionGraphs:
                 _drop_orphan(g, o)
         out.origin.setdefault(term, []).append(version.manifest)
     for path in version.overrides:
-        override = Graph().parse(path, format="turtle")
+        override = parse_turtle(path)
         apply_override(out, override)
         _record(out, override, path)
     for prefix, ns in PREFIXES.items():
@@ -260,16 +299,29 @@ def _copy_closure(src: Graph, dst: Graph, node: Node) -> None:
 
 
 def _drop_orphan(g: Graph, node: Node) -> None:
-    """Remove a blank node's description once nothing points to it any more (lists, constraints)."""
-    if not isinstance(node, BNode) or (None, None, node) in g:
-        return
-    for p, o in list(g.predicate_objects(node)):
-        g.remove((node, p, o))
-        _drop_orphan(g, o)
+    """Remove a blank node's description once nothing points to it any more (lists, constraints).
+
+    Iterative: a replaced list of 5,000 items is a chain 5,000 blank nodes long.
+    """
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if not isinstance(n, BNode) or (None, None, n) in g:
+            continue
+        for p, o in list(g.predicate_objects(n)):
+            g.remove((n, p, o))
+            todo.append(o)
 
 
 def load_kb(version: str | Path | PolicyVersion, extra_kb: Iterable[Path] = (),
             directory: Path | None = None) -> KnowledgeBase:
     """The knowledge base of a version, indexed as the engine needs it."""
-    built = graphs(resolve(version, directory))
-    return load(extra_kb, ontology=built.ontology, shapes=built.shapes)
+    spec = resolve(version, directory)
+    built = graphs(spec)
+    try:
+        return load(extra_kb, ontology=built.ontology, shapes=built.shapes)
+    except UnsupportedShape as exc:  # a policy file the engine cannot run: fail at load, naming the file
+        files = ", ".join(str(p) for p in built.files_of(exc.shape)) or str(spec.manifest)
+        raise VersionError(f"{files}: {exc}") from None
+    except RecursionError:
+        raise VersionError(f"{spec.manifest}: its graphs nest too deeply to load") from None

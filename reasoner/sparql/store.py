@@ -38,7 +38,10 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import re
+import shutil
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -273,9 +276,27 @@ class DeterminationStore(Protocol):
 
 
 class LocalStore:
-    """An embedded, on-disk Oxigraph store (pyoxigraph): the default, no server needed."""
+    """An embedded, on-disk Oxigraph store (pyoxigraph): the default, no server needed.
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, read_only: bool = False) -> None:
+    Safe against the faults of a pipeline (issue 13):
+
+    - **Created whole or not at all**: a new store is built and loaded beside its directory
+      (`.NAME.partial-PID-...`) and renamed into place, so a kill leaves no directory that looks like
+      a store; a partial left by a dead process is removed by the next open. Reloading the knowledge
+      base (`store init`) is one SPARQL update, one transaction: the old graphs or the new ones.
+    - **Writers wait their turn**: RocksDB lets one process write; another `check --store` retries
+      the open for up to `wait_s` seconds (BLINCYTO_STORE_WAIT_S, default 300) instead of failing.
+      Writers queue on an flock of `blincyto-writer.lock` in the store, and a writer computes its
+      quads before it queues, so the lock is held only to open, write and close.
+    - **Old logs do not pile up**: RocksDB leaves a `LOG.old.*` at every open; all but the newest
+      two are removed.
+    - **Private files**: while a store is open the process umask is made at least 077, so every
+      file RocksDB writes is 0600 and a new store's directory 0700 (a stricter umask is kept). The
+      files hold PHI; an existing store's modes are left as its operator set them.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, read_only: bool = False,
+                 wait_s: float | None = None) -> None:
         self.path = Path(path)
         fresh = not self.path.exists() or (self.path.is_dir() and not any(self.path.iterdir()))
         if fresh and not create:
@@ -284,29 +305,46 @@ class LocalStore:
             raise StoreError(f"{self.path} is a file, not a store directory")
         if not fresh and not (self.path / "CURRENT").is_file():  # RocksDB's marker file
             raise StoreError(f"{self.path} is neither empty nor a store: not writing into it")
+        self._store: ox.Store | None = None
+        self._read_only = read_only
+        self._wait_s = STORE_WAIT_S if wait_s is None else wait_s
+        self._lock: int | None = None
+        self._closed = False
+        self._umask: int | None = _private_umask()
         try:
-            self._store: ox.Store | None = ox.Store.read_only(str(self.path)) if read_only else ox.Store(str(self.path))
-        except OSError as exc:
-            raise StoreError(f"cannot open the store at {self.path}: {_first_line(exc)}") from None
-        if not read_only and not self.is_initialised():
-            self.init_kb()
+            _remove_dead_partials(self.path)
+            if fresh:
+                _create_beside(self.path)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def store(self) -> ox.Store:
-        if self._store is None:
+        """The open database. Opened on first use, so a writer computes its quads before it queues."""
+        if self._closed:
             raise StoreError("the store is closed")
+        if self._store is None:
+            try:
+                if not self._read_only:
+                    self._lock = _writer_lock(self.path, self._wait_s)
+                self._store = _open(self.path, self._read_only, self._wait_s)
+                _prune_old_logs(self.path)
+                if not self._read_only and not self.is_initialised():
+                    self.init_kb()
+            except BaseException:
+                self.close()
+                raise
         return self._store
 
     def is_initialised(self) -> bool:
         return ox.NamedNode(STORE_GRAPH) in set(self.store.named_graphs())
 
     def init_kb(self) -> dict[str, str]:
-        """(Re)load the ontology, policy-version and shapes graphs; determinations are left alone."""
+        """(Re)load the ontology, policy-version and shapes graphs in one transaction; determinations are left alone."""
         names = kb_graph_names()
         try:
-            for graph in names.values():
-                self.store.remove_graph(ox.NamedNode(graph))
-            self.store.extend(kb_quads())
+            self.store.update(_replace_kb_update(names))
             self.store.flush()
         except OSError as exc:
             raise StoreError(f"cannot write the store at {self.path}: {_first_line(exc)}") from None
@@ -340,13 +378,145 @@ class LocalStore:
         return _run_query(self.store, text)
 
     def close(self) -> None:
+        self._closed = True
         self._store = None  # pyoxigraph closes the database when the object is dropped
+        if self._lock is not None:
+            os.close(self._lock)  # releases the writers' lock, after RocksDB's
+            self._lock = None
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
 
     def __enter__(self) -> "LocalStore":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+STORE_WAIT_S = float(os.environ.get("BLINCYTO_STORE_WAIT_S", "300"))
+KEEP_OLD_LOGS = 2
+_PARTIAL = ".{name}.partial-"
+
+
+def _private_umask() -> int:
+    """Make the umask at least 077 (files 0600, directories 0700); returns the one to restore."""
+    old = os.umask(0o077)
+    os.umask(old | 0o077)
+    return old
+
+
+def _replace_kb_update(names: dict[str, str]) -> str:
+    """One SPARQL update dropping the knowledge-base graphs and inserting them anew (one transaction)."""
+    drops = " ;\n".join(f"DROP SILENT GRAPH <{g}>" for g in names.values())
+    return drops + " ;\n" + _insert_data(kb_quads())
+
+
+def _create_beside(path: Path) -> None:
+    """Build a new store with the knowledge base next to `path`, then rename it into place.
+
+    If another process created the store meanwhile, ours is discarded and theirs is used.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.parent / f"{_PARTIAL.format(name=path.name)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        store = ox.Store(str(partial))
+        store.extend(kb_quads())
+        store.flush()
+        del store
+        try:
+            os.rename(partial, path)  # atomic; replaces an empty directory on POSIX
+        except OSError:
+            if not (path / "CURRENT").is_file():
+                raise
+    except OSError as exc:
+        raise StoreError(f"cannot create the store at {path}: {_first_line(exc)}") from None
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _remove_dead_partials(path: Path) -> None:
+    """Remove stores half-built beside `path` by processes that no longer run (a kill during creation)."""
+    prefix = _PARTIAL.format(name=path.name)
+    if not path.parent.is_dir():
+        return
+    for entry in path.parent.iterdir():
+        if not entry.name.startswith(prefix) or not entry.is_dir():
+            continue
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+WRITER_LOCK = "blincyto-writer.lock"
+
+
+def _writer_lock(path: Path, wait_s: float) -> int | None:
+    """Queue this process behind the store's other writers (an flock beside RocksDB's own lock).
+
+    Waiting here, not in RocksDB's open, keeps a waiting writer from touching the database (a failed
+    RocksDB open still rotates its info log). Returns the descriptor to close, or None without fcntl.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: RocksDB's own lock, retried by _open, is the queue
+        return None
+    try:
+        fd = os.open(path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc.strerror or 'error'}") from None
+    deadline = time.monotonic() + wait_s
+    pause = 0.01
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise StoreError(f"the store at {path} is busy: other writers kept it for {wait_s:g} s "
+                                 "(set BLINCYTO_STORE_WAIT_S to wait longer)") from None
+        time.sleep(pause + random.uniform(0, pause))
+        pause = min(pause * 1.5, 0.25)
+
+
+def _open(path: Path, read_only: bool, wait_s: float) -> ox.Store:
+    """Open the store; while another process holds RocksDB's write lock, retry until `wait_s` pass."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.05
+    while True:
+        try:
+            return ox.Store.read_only(str(path)) if read_only else ox.Store(str(path))
+        except OSError as exc:
+            busy = "lock" in str(exc).lower()
+            if not busy:
+                raise StoreError(f"cannot open the store at {path}: {_first_line(exc)}") from None
+            if time.monotonic() >= deadline:
+                raise StoreError(f"the store at {path} is busy: another process kept it open for {wait_s:g} s "
+                                 "(set BLINCYTO_STORE_WAIT_S to wait longer)") from None
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())) + random.uniform(0, pause / 2))
+        pause = min(pause * 1.5, 1.0)
+
+
+def _prune_old_logs(path: Path) -> None:
+    """Remove RocksDB's old info logs (one per open, ~140 KB each) but the newest KEEP_OLD_LOGS."""
+    try:
+        old = sorted(path.glob("LOG.old.*"), key=lambda p: p.name)
+        for log in old[:-KEEP_OLD_LOGS] if KEEP_OLD_LOGS else old:
+            log.unlink(missing_ok=True)
+    except OSError:
+        pass  # a log another process removed first, or a read-only folder: nothing to do
 
 
 class RemoteStore:
