@@ -1,7 +1,7 @@
 """The `blincyto` command line: one Typer application, its commands registered by their modules.
 
     blincyto check REQUEST [--format text|json|ttl] [--store DIR|URL]   REQUEST: a file, or - for stdin
-    blincyto batch | schedule | units | store | query | serve | review | lint | witnesses | diff | impact
+    blincyto batch | schedule | units | store | query | serve | serve-fhir | review | lint | witnesses | diff | impact
     blincyto version
 
 Each command module (`reasoner.cli.<name>`) has a `register(app)` function and imports the engine
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from reasoner.cli import batch, check, review, schedule, store
+from reasoner.cli import batch, check, review, schedule, services, store
 
 app = typer.Typer(
     name="blincyto",
@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (check, schedule, batch, store, review):
+for _module in (check, schedule, batch, store, review, services):
     _module.register(app)
 
 
