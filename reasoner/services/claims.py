@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -187,7 +186,9 @@ class ClaimStore:
     def __init__(self, target: str | None = None, query_url: str | None = None) -> None:
         self._lock = threading.Lock()
         self._cache: dict[str, ClaimRecord] = {}
-        self._flushed = time.monotonic()
+        self._dirty = threading.Event()
+        self._closing = threading.Event()
+        self._flusher: threading.Thread | None = None
         self.remote = target is not None and st.is_url(target)
         self.target = target
         if target is None:
@@ -288,13 +289,29 @@ class ClaimStore:
         return [(r["s"].value, r["p"].value, r["o"].value) for r in rows]
 
     def _flush_now_and_then(self) -> None:
-        """Flush RocksDB's memtables at most every FLUSH_S: each write is already in its write-ahead
-        log (a killed service loses nothing), and a flush per request would cost more than deciding."""
-        if self._local is not None and time.monotonic() - self._flushed > FLUSH_S:
-            self._store().flush()
-            self._flushed = time.monotonic()
+        """Mark the store written: a background thread flushes RocksDB's memtables every FLUSH_S. Each
+        write is already in RocksDB's write-ahead log (a killed service loses nothing); a flush per
+        request would cost more than deciding it, and in the request's thread it would stall the next."""
+        if self._local is None:
+            return
+        self._dirty.set()
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_loop, name="store-flush", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._closing.wait(FLUSH_S):
+            if self._dirty.is_set():
+                self._dirty.clear()
+                try:
+                    self._store().flush()
+                except (OSError, st.StoreError):
+                    self._dirty.set()  # tried again next time; close() flushes once more
 
     def close(self) -> None:
+        self._closing.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=30)
         with self._lock:
             if self._local is not None:
                 try:
