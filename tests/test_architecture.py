@@ -29,7 +29,7 @@ LAYERS: dict[str, set[str]] = {
     "flow": {"dosing", "policy", "shacl"},
     "planning": {"flow", "dosing", "policy", "shacl"},
     "sparql": {"web", "flow", "policy", "shacl"},
-    "fhir": {"flow", "dosing", "policy", "shacl"},
+    "fhir": {"flow", "dosing", "policy", "shacl"},  # its HTTP service is the services package
     "pipelines": {"fhir", "sparql", "flow", "dosing", "policy", "shacl"},
     "authoring": {"sparql", "flow", "dosing", "policy", "shacl"},
     # the Da Vinci services (PAS, DTR, CRD): FHIR in and out, claims in the store, on the HTTP layer

@@ -109,7 +109,10 @@ class _Linter:
     def shacl_shacl(self) -> None:
         from pyshacl.entrypoints import meta_validate
 
-        conforms, report, _ = meta_validate(self.s, inference="none")
+        graph, problems = _short_in_lists(self.s)
+        for shape, message in problems:
+            self.add(ERROR, "shacl-shacl", shape, message)
+        conforms, report, _ = meta_validate(graph, inference="none")
         if conforms:
             return
         for r in report.subjects(RDF.type, SH.ValidationResult):
@@ -274,6 +277,59 @@ class _Linter:
                 return
             for cls in world.inconsistent_classes():
                 self.add(ERROR, "consistency", URIRef(cls.iri), "HermiT: unsatisfiable class")
+
+
+def _list_cells(g: Graph, head: Node) -> tuple[list[Node], list[Node], str | None]:
+    """(cells, members, problem) of the RDF list at `head`, walked once; `problem` says why it is not one."""
+    cells: list[Node] = []
+    members: list[Node] = []
+    seen: set[Node] = set()
+    node = head
+    while node != RDF.nil:
+        if not isinstance(node, BNode) or node in seen:
+            return cells, members, "it loops back on itself" if node in seen else f"it ends in {qname(node)}, not rdf:nil"
+        seen.add(node)
+        firsts, rests = list(g.objects(node, RDF.first)), list(g.objects(node, RDF.rest))
+        if len(firsts) != 1 or len(rests) != 1:
+            return cells, members, "a cell has not exactly one rdf:first and one rdf:rest"
+        cells.append(node)
+        members.append(firsts[0])
+        node = rests[0]
+    if (RDF.nil, RDF.first, None) in g or (RDF.nil, RDF.rest, None) in g:
+        return cells, members, "rdf:nil has an rdf:first or rdf:rest"
+    return cells, members, None
+
+
+def _short_in_lists(shapes: Graph, keep: int = 2) -> tuple[Graph, list[tuple[Node, str]]]:
+    """The shapes graph with every `sh:in` list cut to its first `keep` members, and what is wrong
+    with any that is not a well-formed list.
+
+    SHACL-SHACL only asks an `sh:in` value to be a well-formed list (its members are free), but
+    pySHACL checks that by describing the rest of the list from every cell: 250 values took 17 s,
+    2,000 values 367 s. The walk here checks the same rule once per list, in linear time, and the
+    meta-validation sees lists of `keep` members, so lint stays linear in the size of the shapes.
+    """
+    out = Graph()
+    out += shapes
+    problems: list[tuple[Node, str]] = []
+    for shape, head in list(shapes.subject_objects(SH["in"])):
+        if not isinstance(head, BNode):
+            continue  # not a list at all: SHACL-SHACL itself reports it
+        cells, members, problem = _list_cells(shapes, head)
+        if problem is None and len(members) <= keep:
+            continue
+        if problem is not None:
+            problems.append((shape, f"sh:in is not a well-formed RDF list: {problem}"))
+        for cell in cells:
+            for p in (RDF.first, RDF.rest):
+                out.remove((cell, p, None))
+        out.remove((shape, SH["in"], head))
+        short = [BNode() for _ in members[:keep]]
+        out.add((shape, SH["in"], short[0] if short else RDF.nil))
+        for i, cell in enumerate(short):
+            out.add((cell, RDF.first, members[i]))
+            out.add((cell, RDF.rest, short[i + 1] if i + 1 < len(short) else RDF.nil))
+    return out, problems
 
 
 def lint_graphs(vg: VersionGraphs, hermit: bool = True, shacl_shacl: bool = True) -> list[LintFinding]:

@@ -46,7 +46,8 @@ def _fail(message: str) -> typer.Exit:
 def _factory(version: str | None, versions_dir: Path | None) -> Callable[[tuple[Path, ...]], "Reasoner"]:
     """Engines for one version, one per set of extra KB files (test cases may bring a label change)."""
     from reasoner.flow.engine import Reasoner, default_reasoner
-    from reasoner.policy.versions import resolve
+    from reasoner.policy.versions import resolve, unsupported
+    from reasoner.shacl.shape import UnsupportedShape
 
     spec = None if version is None else resolve(version, versions_dir)
     cache: dict[tuple[Path, ...], Reasoner] = {}
@@ -56,7 +57,12 @@ def _factory(version: str | None, versions_dir: Path | None) -> Callable[[tuple[
             if spec is None and not extra:
                 cache[extra] = default_reasoner()
             else:
-                cache[extra] = Reasoner(extra_kb=extra, version=spec)
+                try:
+                    cache[extra] = Reasoner(extra_kb=extra, version=spec)
+                except UnsupportedShape as exc:  # a version the engine cannot run: name its file
+                    if spec is None:
+                        raise
+                    raise unsupported(spec, exc) from None
         return cache[extra]
 
     return get

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         target: Annotated[str, typer.Argument(metavar="DIR|URL", help="store directory (created if new), or a SPARQL 1.1 Update endpoint URL")],
     ) -> None:
         """Load the ontology, the policy version and the shapes as named graphs (determinations are kept)."""
-        from reasoner.sparql.store import StoreError, open_store
+        from reasoner.sparql.store import StoreError, is_url, open_store
 
         try:
             with open_store(target) as store:
@@ -143,6 +143,13 @@ def register(app: typer.Typer) -> None:
             raise _error(str(exc)) from None
         for role in ("ontology", "policy", "shapes", "store"):
             sys.stdout.write(f"{role:9} <{names[role]}>\n")
+        if not is_url(target):  # the store holds PHI: say who can read it
+            mode = Path(target).stat().st_mode & 0o777
+            if mode & 0o077:
+                sys.stderr.write(f"warning: {target} is open to other users (mode {mode:o}); "
+                                 f"the store holds PHI: chmod 700 {target}\n")
+            else:
+                sys.stderr.write(f"note: {target} is private to you (folder {mode:o}, files 600)\n")
 
     @store_app.command("info")
     def store_info(

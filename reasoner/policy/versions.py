@@ -313,6 +313,13 @@ def _drop_orphan(g: Graph, node: Node) -> None:
             todo.append(o)
 
 
+def unsupported(version: PolicyVersion, exc: UnsupportedShape) -> VersionError:
+    """A shape the engine cannot run, as a load-time error naming the version's file that holds it."""
+    files = ", ".join(str(p) for p in graphs(version).files_of(exc.shape)) or str(version.manifest)
+    return VersionError(f"{files}: shape {exc.shape} uses {exc.feature}, which the engine cannot run: "
+                        "this version cannot be evaluated (or diffed) as it stands")
+
+
 def load_kb(version: str | Path | PolicyVersion, extra_kb: Iterable[Path] = (),
             directory: Path | None = None) -> KnowledgeBase:
     """The knowledge base of a version, indexed as the engine needs it."""
@@ -320,8 +327,5 @@ def load_kb(version: str | Path | PolicyVersion, extra_kb: Iterable[Path] = (),
     built = graphs(spec)
     try:
         return load(extra_kb, ontology=built.ontology, shapes=built.shapes)
-    except UnsupportedShape as exc:  # a policy file the engine cannot run: fail at load, naming the file
-        files = ", ".join(str(p) for p in built.files_of(exc.shape)) or str(spec.manifest)
-        raise VersionError(f"{files}: {exc}") from None
     except RecursionError:
         raise VersionError(f"{spec.manifest}: its graphs nest too deeply to load") from None

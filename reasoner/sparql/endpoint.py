@@ -423,10 +423,13 @@ class WorkerPool:
             raise _Busy() from None
         try:
             await anyio.to_thread.run_sync(worker.conn.send, job)
+            first = await anyio.to_thread.run_sync(worker.receive, deadline)
         except (EOFError, OSError):
             self._replace(worker)
             raise _Busy() from None
-        first = await anyio.to_thread.run_sync(worker.receive, deadline)
+        except BaseException:  # cancelled mid-query: the worker's state is unknown, so replace it
+            self._replace(worker)
+            raise
         if first is None:
             self._replace(worker)
             if time.monotonic() < deadline:  # the worker died on its own
