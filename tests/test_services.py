@@ -636,3 +636,42 @@ def test_the_documented_examples_answer_as_documented(server):
             assert action(claim_response(pended.json())) == "A4"
         inquired = valid(c.post("/Claim/$inquire", content=body("inquire-refer-t-all.json"), headers=FHIR_JSON).json())
         assert action(claim_response(inquired["parameter"][0]["resource"])) in ("A4", "A3")
+
+
+def test_claims_in_a_remote_sparql_store(tmp_path, writer):
+    """--store URL: a real Oxigraph server (the test extra) holds the claims; a new service process reads them."""
+    import subprocess
+    import time
+
+    import httpx
+
+    from services_util import free_port
+    from test_endpoint import oxigraph_binary
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    oxigraph = subprocess.Popen([oxigraph_binary(), "serve", "--location", str(tmp_path / "remote"), "--bind",
+                                 f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/query", params={"query": "ASK {}"}, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the Oxigraph server did not start"
+            time.sleep(0.2)
+        bundle = writer.bundle(fresh(CASES["IA4bi-tki-in-maintenance-refer"]))
+        with fhir_server(tmp_path, store=False, args=("--store", base + "/update")) as s:
+            with s.client() as c, s.client("clinician") as doctor:
+                number = authorization(claim_response(post(c, "/Claim/$submit", bundle).json()))
+                assert action(inquire(c, bundle)) == "A4"
+                assert decide(doctor, number, "not-certified", "A TKI in maintenance is not a covered use.").status_code == 200
+        with fhir_server(tmp_path, store=False, args=("--store", base + "/update")) as s:
+            with s.client() as c:
+                assert action(inquire(c, bundle, number)) == "A3"
+                assert action(inquire(c, bundle)) == "A3"
+    finally:
+        oxigraph.terminate()
+        oxigraph.wait(timeout=30)
