@@ -565,10 +565,35 @@ def test_error_classes(server, writer):
         assert unknown.status_code == 404 and valid(unknown.json())["issue"][0]["code"] == "not-found"
         r = c.post("/Claim/$submit", content=json.dumps(_marked(writer)), headers={"Content-Type": "text/plain"})
         assert r.status_code == 415 and valid(r.json())
-        big = b'{"resourceType": "Bundle", "x": "' + b"a" * (5 << 20) + b'"}'
-        r = c.post("/Claim/$submit", content=big, headers=FHIR_JSON)
-        assert r.status_code == 413 and valid(r.json())
+    # a body over the limit (4 MiB) is refused before a byte of it is read: announced, then sent in pieces
+    port = int(server.url.rsplit(":", 1)[1])
+    head = (f"POST /Claim/$submit HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.client_token}\r\n"
+            "Content-Type: application/fhir+json\r\n").encode()
+    for framing in (b"Content-Length: 5000000\r\n\r\n",
+                    b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(b"%x\r\n" % 65536 + b"x" * 65536 + b"\r\n"
+                                                                      for _ in range(70)) + b"0\r\n\r\n"):
+        answer = _raw(port, head + framing)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+        valid(json.loads(answer.partition(b"\r\n\r\n")[2]))
     assert MARKER not in server.log.read_text()
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    """Send bytes as they are; read the answer until the server closes (what it sends before it stops reading)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass  # the server stopped reading: its answer is already on the way
+        out = b""
+        try:
+            while chunk := sock.recv(65536):
+                out += chunk
+        except OSError:
+            pass
+    return out
 
 
 def test_every_endpoint_needs_the_token(server, writer):
@@ -675,3 +700,16 @@ def test_claims_in_a_remote_sparql_store(tmp_path, writer):
     finally:
         oxigraph.terminate()
         oxigraph.wait(timeout=30)
+
+
+def test_crd_recognises_the_drug_through_a_medication_reference(server, writer):
+    body = hook_request(writer, fresh(CASES["IA4a-cr-mrd-positive-approve"]))
+    entries = body["context"]["draftOrders"]["entry"]
+    order = next(e["resource"] for e in entries if "Blincyto" in json.dumps(e) or "blinatumomab" in json.dumps(e).lower())
+    medication = {"resourceType": "Medication", "id": "med-blincyto", "code": order.pop("medicationCodeableConcept")}
+    order["medicationReference"] = {"reference": "Medication/med-blincyto"}
+    entries.append({"resource": medication})
+    with server.client() as c:
+        out = c.post("/cds-services/blincyto-crd-order-sign", json=body).json()
+    assert len(out["systemActions"]) == 1
+    assert _coverage_info(valid(out["systemActions"][0]["resource"]))["pa-needed"] == "satisfied"

@@ -20,6 +20,7 @@ or, without --store, memory (lost at exit).
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 import threading
@@ -250,7 +251,7 @@ class ClaimStore:
             except OSError as exc:
                 raise st.StoreError(f"cannot write the store: {str(exc).splitlines()[0][:200]}") from None
             if not self.remote:
-                self._cache[record.key] = record
+                self._cache[record.key] = copy.deepcopy(record)
 
     # ------------------------------------------------------------------ reads
 
@@ -261,19 +262,19 @@ class ClaimStore:
 
     def get(self, key: str) -> ClaimRecord | None:
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
+            if key in self._cache:  # a copy: a caller's changes reach the store only through save()
+                return copy.deepcopy(self._cache[key])
             iri = CLAIM_BASE + str(uuid.uuid5(CLAIM_NS, key))
             rows = self._query(f"SELECT ?r WHERE {{ GRAPH <{iri}> {{ <{iri}> <{BX.claimRecord}> ?r }} }}")
             record = ClaimRecord.from_json(rows[0]["r"].value) if rows else None
             if record is not None and not self.remote:
-                self._cache[key] = record
+                self._cache[key] = copy.deepcopy(record)
             return record
 
     def by_authorization(self, number: str) -> ClaimRecord | None:
-        for record in self._cache.values():
+        for record in list(self._cache.values()):
             if record.authorization == number:
-                return record
+                return copy.deepcopy(record)
         with self._lock:
             literal = _lit(number)
             rows = self._query(f"SELECT ?r WHERE {{ GRAPH ?g {{ ?c <{BX.authorizationNumber}> {literal} ; "

@@ -99,16 +99,26 @@ class Crd:
             raise ServiceError(400, "context.draftOrders must be a Bundle of the orders", "context.draftOrders", "structure")
         orders = _resources(orders_bundle)
         selected = context.get("selections") if service.hook == "order-select" else None
-        ours = [o for o in orders if o.get("resourceType") == "MedicationRequest" and self._is_covered_drug(o)
+        prefetch = body.get("prefetch") if isinstance(body.get("prefetch"), dict) else {}
+        medications = {_ref(r): r for r in [*orders, *(r for v in prefetch.values() for r in _resources(v))]
+                       if r.get("resourceType") == "Medication" and _ref(r)}
+        ours = [o for o in orders if o.get("resourceType") == "MedicationRequest" and self._is_covered_drug(o, medications)
                 and (selected is None or _ref(o) in (selected or []))]
-        actions = [self._action(service, body, order, orders) for order in ours]
+        actions = [self._action(service, body, order, orders, medications) for order in ours]
         return {"cards": [], "systemActions": actions}
 
-    def _is_covered_drug(self, order: dict[str, Any]) -> bool:
+    def _is_covered_drug(self, order: dict[str, Any], medications: dict[str | None, dict[str, Any]]) -> bool:
+        """Is the order for the policy's drug (its code, or the code of the Medication it references)?"""
         concept = order.get("medicationCodeableConcept")
+        reference = order.get("medicationReference")
+        ref = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(concept, dict) and isinstance(ref, str):
+            target = medications.get("/".join(ref.rstrip("/").split("/")[-2:]))
+            concept = target.get("code") if target is not None else None
         return any((s, c) in self._covered for s, c, _ in codings([concept] if isinstance(concept, dict) else []))
 
-    def _bundle(self, body: dict[str, Any], order: dict[str, Any], orders: list[dict[str, Any]]) -> dict[str, Any]:
+    def _bundle(self, body: dict[str, Any], order: dict[str, Any], orders: list[dict[str, Any]],
+                medications: dict[str | None, dict[str, Any]]) -> dict[str, Any]:
         prefetch = body.get("prefetch") if isinstance(body.get("prefetch"), dict) else {}
         resources: list[dict[str, Any]] = []
         seen = set()
@@ -120,7 +130,8 @@ class Crd:
                     resources.append(r)
         # this order and the other drugs ordered with it (the regimen), not the drug's other orders
         resources += [o for o in orders if o.get("resourceType") == "MedicationRequest"
-                      and (o is order or not self._is_covered_drug(o))]
+                      and (o is order or not self._is_covered_drug(o, medications))]
+        resources += [m for m in medications.values() if (_ref(m) or id(m)) not in seen]
         patients = [r for r in resources if r["resourceType"] == "Patient"]
         if not any(r["resourceType"] == "Coverage" for r in resources):
             raise ServiceError(400, "no Coverage: send the member's active Coverage (prefetch `coverage`)",
@@ -140,8 +151,8 @@ class Crd:
                 "entry": [{"resource": r} for r in resources]}
 
     def _action(self, service: CdsServiceInfo, body: dict[str, Any], order: dict[str, Any],
-                orders: list[dict[str, Any]]) -> dict[str, Any]:
-        bundle = self._bundle(body, order, orders)
+                orders: list[dict[str, Any]], medications: dict[str | None, dict[str, Any]]) -> dict[str, Any]:
+        bundle = self._bundle(body, order, orders, medications)
         coverage = next(r for e in bundle["entry"] if (r := e["resource"])["resourceType"] == "Coverage")
         try:
             fhir = evaluate_bundle(bundle, self.engine)

@@ -68,6 +68,15 @@ def _flat(items: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _without_answer(items: Any, link: str) -> list[dict[str, Any]]:
+    out = []
+    for item in items or []:
+        if not isinstance(item, dict) or item.get("linkId") == link:
+            continue
+        out.append(dict(item, item=_without_answer(item["item"], link)) if item.get("item") else item)
+    return out
+
+
 class Dtr:
     """The DTR operations over a reasoner."""
 
@@ -128,6 +137,9 @@ class Dtr:
             help_items = [i for i in item.get("item", []) if i.get("type") == "display"]
             if help_items:
                 help_items[0]["text"] = f"{help_items[0]['text']} Asked now: {step.why}."
+            if step.question in asked:  # asked again (its answer could not be used): moved last, answer cleared
+                asked_q["item"] = [i for i in asked_q.get("item", []) if i.get("linkId") != step.question]
+                response["item"] = _without_answer(response.get("item"), step.question)
             asked_q.setdefault("item", []).append(item)
         return {"resourceType": "Parameters", "parameter": [{"name": "return", "resource": response}]}
 
