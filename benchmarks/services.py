@@ -6,8 +6,8 @@ generated one (tests/requestgen.py written as a PAS Bundle by tests/fhirgen.py; 
 Claim, so each is decided and written to the store). Reports p50 / p90 / p99 latency, requests per
 second, and the ratio of p90 to the Da Vinci budgets (CRD: 5 s for 90 % of calls; PAS: 15 s).
 
-    python benchmarks/services.py                   # 300 requests per operation and level
-    python benchmarks/services.py --n 100 --levels 1,10,50 --json services.json
+    python benchmarks/services.py                   # 300 requests per operation and level, --workers 0 and 2
+    python benchmarks/services.py --n 100 --levels 1,10,50 --workers 0,2,4 --json services.json
 
 Not a test. The client shares the machine with the service: on the 2-core development machine both
 compete for the same CPU, which is part of what the figures say.
@@ -80,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="requests per operation and concurrency level")
     parser.add_argument("--levels", default="1,10,50")
+    parser.add_argument("--workers", default="0,2", help="serve-fhir --workers settings to compare, side by side")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -101,22 +102,23 @@ def main() -> None:
         return out
 
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, fhir_server(Path(tmp)) as server:
-        warm = submit_bodies()[:10] + sign_bodies()[:10]
-        asyncio.run(drive(server.url, server.client_token, "/Claim/$submit", warm[:10], 1, "application/fhir+json"))
-        asyncio.run(drive(server.url, server.client_token, "/cds-services/blincyto-crd-order-sign", warm[10:], 1,
-                          "application/json"))
-        for level in levels:
-            for op, path, bodies, media in (("submit", "/Claim/$submit", submit_bodies(), "application/fhir+json"),
-                                            ("order-sign", "/cds-services/blincyto-crd-order-sign", sign_bodies(),
-                                             "application/json")):
-                row = asyncio.run(drive(server.url, server.client_token, path, bodies, level, media))
-                row["operation"] = op
-                row["budget_ratio_p90"] = BUDGET_S[op] / (row["p90_ms"] / 1000)
-                rows.append(row)
-                print(f"{op:<10} clients {level:>3}: p50 {row['p50_ms']:7.1f} ms  p90 {row['p90_ms']:7.1f} ms  "
-                      f"p99 {row['p99_ms']:7.1f} ms  {row['throughput']:6.1f} req/s  failures {row['failures']}  "
-                      f"p90 inside the {BUDGET_S[op]:g} s budget x{row['budget_ratio_p90']:.0f}", flush=True)
+    for workers in [int(w) for w in args.workers.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp, fhir_server(Path(tmp), args=("--workers", str(workers))) as server:
+            warm = submit_bodies()[:10] + sign_bodies()[:10]
+            asyncio.run(drive(server.url, server.client_token, "/Claim/$submit", warm[:10], 2, "application/fhir+json"))
+            asyncio.run(drive(server.url, server.client_token, "/cds-services/blincyto-crd-order-sign", warm[10:], 2,
+                              "application/json"))
+            for level in levels:
+                for op, path, bodies, media in (("submit", "/Claim/$submit", submit_bodies(), "application/fhir+json"),
+                                                ("order-sign", "/cds-services/blincyto-crd-order-sign", sign_bodies(),
+                                                 "application/json")):
+                    row = asyncio.run(drive(server.url, server.client_token, path, bodies, level, media))
+                    row.update(operation=op, workers=workers, budget_ratio_p90=BUDGET_S[op] / (row["p90_ms"] / 1000))
+                    rows.append(row)
+                    print(f"workers {workers}  {op:<10} clients {level:>3}: p50 {row['p50_ms']:7.1f} ms  "
+                          f"p90 {row['p90_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms  {row['throughput']:6.1f} req/s  "
+                          f"failures {row['failures']}  p90 inside the {BUDGET_S[op]:g} s budget "
+                          f"x{row['budget_ratio_p90']:.1f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

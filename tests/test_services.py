@@ -713,3 +713,45 @@ def test_crd_recognises_the_drug_through_a_medication_reference(server, writer):
         out = c.post("/cds-services/blincyto-crd-order-sign", json=body).json()
     assert len(out["systemActions"]) == 1
     assert _coverage_info(valid(out["systemActions"][0]["resource"]))["pa-needed"] == "satisfied"
+
+
+def test_worker_processes_answer_the_same(tmp_path, writer):
+    """--workers 2: deciding, CRD and DTR in worker processes; the store stays the service's own; the same
+    Claim sent twice at once gets one authorization number."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["IA4a-cr-mrd-positive-approve", "IA1-aml-refer-him", "IA2-internal-medicine-no-consultation-sent-needs-info",
+             "IIA2-not-responding-deny", "IA4e-interfant-by-name-approve", "IA5a-dose-28_1-needs-info"]
+    with fhir_server(tmp_path, args=("--workers", "2")) as s:
+        bundles = {n: writer.bundle(fresh(CASES[n])) for n in names}
+
+        def submit(name: str) -> tuple[str, dict]:
+            with s.client() as c:
+                return name, claim_response(valid(post(c, "/Claim/$submit", bundles[name]).json()))
+
+        with ThreadPoolExecutor(6) as pool:
+            answers_ = dict(pool.map(submit, names))
+        for name, cr in answers_.items():
+            assert action(cr) == ("A1" if CASES[name]["expect"]["decision"] == "approve" else "A4"), name
+        twice = writer.bundle(fresh(CASES["IA4a-mrd-negative-refer"]))
+        bundles["twice"] = twice
+        with ThreadPoolExecutor(2) as pool:
+            numbers = {authorization(cr) for _, cr in pool.map(submit, ["twice", "twice"])}
+        assert len(numbers) == 1
+        with s.client() as c:
+            assert action(inquire(c, twice)) == "A4"
+            out = c.post("/cds-services/blincyto-crd-order-sign",
+                         json=hook_request(writer, fresh(CASES["IA4a-cr-mrd-positive-approve"]))).json()
+            number = _coverage_info(out["systemActions"][0]["resource"])["satisfied-pa-id"]
+            assert action(inquire(c, bundles["IA4a-cr-mrd-positive-approve"], number)) == "A1"
+            q, qr = _package(c, _order(writer, fresh(CASES["IA4a-cr-mrd-positive-approve"])))
+            assert "diagnosis.mrd.status" in questions(q)
+            final, asked = _adaptive(c, writer, fresh(CASES["IA2-internal-medicine-no-consultation-sent-needs-info"]))
+            assert asked and final["status"] == "completed"
+            bad = c.post("/Claim/$submit", content=b'{"resourceType": "Patient"}', headers=FHIR_JSON)
+            assert bad.status_code == 400 and valid(bad.json())["resourceType"] == "OperationOutcome"
+            refused = _marked(writer)  # refused by the mapping, in a worker process
+            next(e["resource"] for e in refused["entry"] if e["resource"]["resourceType"] == "Patient")["birthDate"] = MARKER
+            r = post(c, "/Claim/$submit", refused)
+            assert r.status_code == 422 and valid(r.json())["issue"][0]["expression"] and MARKER not in r.text
+    assert "Traceback" not in s.log.read_text() and MARKER not in s.log.read_text()

@@ -9,9 +9,11 @@ with its refusals rendered here as OperationOutcomes. On top of it, per request:
 
 - the bearer token (auth.py): required when any is configured, a clinician's for the decision;
 - the media type: FHIR JSON (`application/fhir+json` or `application/json`), else 415;
-- the work (reading the Bundle, deciding, writing the store) runs in one worker thread, one request
-  at a time (the engine and the store see one caller), so the event loop keeps accepting and
-  timing out slow clients;
+- the work runs off the event loop (which keeps accepting and timing out slow clients): what touches
+  the store in one worker thread, one call at a time (the store has one writer); the CPU of a request
+  (reading the Bundle, deciding, the response, a DTR form) in worker processes when `--workers` asks for
+  them (work.py), else in that same thread. Two submissions of one Claim at once run one after the
+  other, so they share one authorization number;
 - errors: ServiceError and bad FHIR as OperationOutcomes with their status (errors.py); a store
   that cannot be written is 503; anything else is the guard's 500 `internal error`, nothing more;
 - the access log is the guard's: method, route, status and milliseconds, never a body, a query
@@ -20,6 +22,7 @@ with its refusals rendered here as OperationOutcomes. On top of it, per request:
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any, Awaitable, Callable
 
@@ -38,7 +41,10 @@ from reasoner.services.claims import ClaimStore
 from reasoner.services.crd import Crd
 from reasoner.services.dtr import Dtr
 from reasoner.services.errors import ISSUE_CODES, ServiceError, from_fhir, outcome
+from reasoner.services import work
+from reasoner.services.fields import form_model
 from reasoner.services.pas import Pas
+from reasoner.services.work import Compute
 from reasoner.sparql.store import StoreError
 from reasoner.web.app import host_rule, make_app
 from reasoner.web.limits import Limits
@@ -67,19 +73,47 @@ def render_error(status: int, message: str, headers: dict[str, str] | None = Non
 class Service:
     """The operations behind the routes (one per process)."""
 
-    def __init__(self, engine: Reasoner, claims: ClaimStore, tokens: Tokens) -> None:
+    def __init__(self, engine: Reasoner, claims: ClaimStore, tokens: Tokens, compute: Compute | None = None) -> None:
         self.engine = engine
         self.claims = claims
         self.tokens = tokens
         self.pas = Pas(engine, claims)
         self.dtr = Dtr(engine)
         self.crd = Crd(engine, claims)
+        self.compute = compute or Compute(0)
+        form_model(engine.kb)  # the first request should not pay for it
         self._limiter: anyio.CapacityLimiter | None = None
+        self._keys: dict[str, asyncio.Lock] = {}
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """In the service's one worker thread: everything that touches the store (and, without worker
+        processes, all the work)."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(1)
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def cpu(self, fn: Callable[..., Any], inline: Callable[..., Any], *args: Any) -> Any:
+        """`fn` in a worker process when there are any, else `inline` in the worker thread."""
+        if self.compute.parallel:
+            return await self.compute(fn, *args)
+        return await self.run(inline, *args)
+
+    async def submit(self, obj: Any) -> dict[str, Any]:
+        if not self.compute.parallel:
+            return await self.run(self.pas.submit, obj)
+        key = (await self.run(self.pas.prepare, obj)).key
+        lock = self._keys.setdefault(key, asyncio.Lock())
+        async with lock:  # the same Claim twice at once: one after the other, one authorization
+            prepared = await self.run(self.pas.prepare, obj)
+            decided = await self.compute(work.pas_decide, obj, prepared.authorization)
+            response = await self.run(self.pas.commit, prepared, decided)
+        if not lock.locked():
+            self._keys.pop(key, None)
+        return response
+
+    async def hook(self, service_id: str, obj: Any) -> dict[str, Any]:
+        answer = await self.cpu(work.crd_evaluate, self.crd.evaluate, service_id, obj)
+        return await self.run(self.crd.commit, answer)
 
     def identity(self, request: Request, clinician: bool) -> Identity | None:
         who = self.tokens.identify(request.headers.get("authorization"))
@@ -125,8 +159,8 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
 
 def build_app(engine: Reasoner, claims: ClaimStore, tokens: Tokens, *, host: str = "127.0.0.1",
               limits: Limits | None = None, allow_hosts: tuple[str, ...] = (),
-              log: Callable[[str], None] | None = None) -> Any:
-    service = Service(engine, claims, tokens)
+              log: Callable[[str], None] | None = None, compute: Compute | None = None) -> Any:
+    service = Service(engine, claims, tokens, compute)
     limits = limits or Limits()
 
     def operation(op: Any) -> Callable[[Request], Awaitable[Response]]:
@@ -136,6 +170,7 @@ def build_app(engine: Reasoner, claims: ClaimStore, tokens: Tokens, *, host: str
             ("Questionnaire", "questionnaire-package"): service.dtr.package,
             ("Questionnaire", "next-question"): service.dtr.next_question,
         }.get((op.resource, op.code))
+        parallel = {"questionnaire-package": work.dtr_package, "next-question": work.dtr_next_question}.get(op.code)
 
         async def handle(request: Request) -> Response:
             who = service.identity(request, op.clinician)
@@ -143,6 +178,10 @@ def build_app(engine: Reasoner, claims: ClaimStore, tokens: Tokens, *, host: str
             if op.clinician:
                 assert who is not None
                 result = await service.run(service.pas.clinician_decision, obj, who.as_agent())
+            elif (op.resource, op.code) == ("Claim", "submit"):
+                result = await service.submit(obj)
+            elif op.resource == "Questionnaire":
+                result = await service.cpu(parallel, method, obj)
             else:
                 result = await service.run(method, obj)
             return fhir_response(200, result)
@@ -160,8 +199,7 @@ def build_app(engine: Reasoner, claims: ClaimStore, tokens: Tokens, *, host: str
     async def hook(request: Request) -> Response:
         service.identity(request, False)
         obj = await _body(request)
-        result = await service.run(service.crd.call, request.path_params["service_id"], obj)
-        return json_response(result)
+        return json_response(await service.hook(request.path_params["service_id"], obj))
 
     routes = [Route(METADATA, _guarded(metadata), methods=["GET"]),
               Route(CDS_DISCOVERY, _guarded(discovery), methods=["GET"]),

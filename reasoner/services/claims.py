@@ -20,13 +20,13 @@ or, without --store, memory (lost at exit).
 
 from __future__ import annotations
 
-import copy
 import json
 import secrets
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any, Iterable
 
@@ -36,7 +36,7 @@ from rdflib import Graph
 from reasoner.policy.kb import BX
 from reasoner.sparql import store as st
 
-__all__ = ["ClaimRecord", "ClaimStore", "Review", "new_authorization"]
+__all__ = ["ClaimRecord", "ClaimStore", "Review", "lean_quads", "new_authorization"]
 
 CLAIM_BASE = "urn:blincyto:claim:"
 REVIEW_BASE = "urn:blincyto:review:"
@@ -57,6 +57,13 @@ def _nn(iri: str) -> ox.NamedNode:
 
 def _lit(value: Any, datatype: str | None = None) -> ox.Literal:
     return ox.Literal(str(value), datatype=_nn(datatype)) if datatype else ox.Literal(str(value))
+
+
+def _json_number(value: Any) -> Any:
+    """The exact decimals a Bundle was read with, as JSON numbers."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
 
 
 def now() -> str:
@@ -100,7 +107,8 @@ class ClaimRecord:
         return CLAIM_BASE + str(uuid.uuid5(CLAIM_NS, self.key))
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, default=str, sort_keys=True)
+        fields = dict(self.__dict__, review=asdict(self.review) if self.review is not None else None)
+        return json.dumps(fields, ensure_ascii=False, default=_json_number, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ClaimRecord":
@@ -109,7 +117,7 @@ class ClaimRecord:
         return cls(**data, review=Review(**review) if review else None)
 
 
-def claim_quads(record: ClaimRecord) -> list[ox.Quad]:
+def claim_quads(record: ClaimRecord, record_json: str | None = None) -> list[ox.Quad]:
     g = _nn(record.iri)
     c = _nn(record.iri)
     quads = [
@@ -119,7 +127,7 @@ def claim_quads(record: ClaimRecord) -> list[ox.Quad]:
         ox.Quad(c, _nn(str(BX.claimStatus)), _lit(record.status), g),
         ox.Quad(c, _nn(DCT + "created"), _lit(record.created, XSD + "dateTime"), g),
         ox.Quad(c, _nn(DCT + "modified"), _lit(record.updated, XSD + "dateTime"), g),
-        ox.Quad(c, _nn(str(BX.claimRecord)), _lit(record.to_json(), RDF_JSON), g),
+        ox.Quad(c, _nn(str(BX.claimRecord)), _lit(record_json or record.to_json(), RDF_JSON), g),
     ]
     if record.determination_iri:
         quads.append(ox.Quad(c, _nn(PROV + "wasDerivedFrom"), _nn(record.determination_iri), g))
@@ -167,6 +175,18 @@ def review_quads(record: ClaimRecord, review: Review) -> list[ox.Quad]:
     return quads
 
 
+def lean_quads(evaluation: Any) -> tuple[str, list[ox.Quad]]:
+    """(activity IRI, quads) of a determination's PROV-O and request graph, in the store's named graphs.
+
+    The per-shape validation report is not kept: building it costs more than deciding, and
+    `blincyto check --format ttl` on the stored request gives it again."""
+    lean = SimpleNamespace(determination=evaluation.determination, request_iri=evaluation.request_iri,
+                           request_graph=evaluation.request_graph, report_graph=Graph(),
+                           policy_version=evaluation.policy_version, started_at=evaluation.started_at,
+                           ended_at=evaluation.ended_at)
+    return st.determination_quads(lean)
+
+
 def _update_text(replace: Iterable[str], quads: list[ox.Quad]) -> str:
     """One SPARQL update: drop the graphs, insert the quads (terms in N-Triples syntax, valid SPARQL)."""
     parts = [f"DROP SILENT GRAPH <{g}>" for g in replace]
@@ -186,7 +206,7 @@ class ClaimStore:
 
     def __init__(self, target: str | None = None, query_url: str | None = None) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[str, ClaimRecord] = {}
+        self._cache: dict[str, tuple[str, str]] = {}  # key -> (authorization number, record JSON)
         self._dirty = threading.Event()
         self._closing = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -218,28 +238,26 @@ class ClaimStore:
     # ------------------------------------------------------------------ writes
 
     def add_determination(self, evaluation: Any) -> str:
-        """The determination's PROV-O and request graph; returns its activity IRI.
+        """The determination's PROV-O and request graph (`lean_quads`); returns its activity IRI."""
+        iri, quads = lean_quads(evaluation)
+        self.add_quads(quads)
+        return iri
 
-        The per-shape validation report is not kept: building it costs more than deciding, and
-        `blincyto check --format ttl` on the stored request gives it again."""
-        lean = SimpleNamespace(determination=evaluation.determination, request_iri=evaluation.request_iri,
-                               request_graph=evaluation.request_graph, report_graph=Graph(),
-                               policy_version=evaluation.policy_version, started_at=evaluation.started_at,
-                               ended_at=evaluation.ended_at)
-        iri, quads = st.determination_quads(lean)
+    def add_quads(self, quads: list[ox.Quad]) -> None:
         with self._lock:
             if self.remote:
                 self._remote.update(_update_text([], quads))
-                return iri
+                return
             try:
                 self._store().extend(quads)
             except OSError as exc:
                 raise st.StoreError(f"cannot write the store: {str(exc).splitlines()[0][:200]}") from None
-            return iri
+            self._flush_now_and_then()
 
     def save(self, record: ClaimRecord, review: Review | None = None) -> None:
         """Write the claim's graph anew (and a review's graph) in one update."""
-        quads = claim_quads(record) + (review_quads(record, review) if review is not None else [])
+        record_json = record.to_json()
+        quads = claim_quads(record, record_json) + (review_quads(record, review) if review is not None else [])
         text = _update_text([record.iri], quads)
         with self._lock:
             try:
@@ -251,7 +269,7 @@ class ClaimStore:
             except OSError as exc:
                 raise st.StoreError(f"cannot write the store: {str(exc).splitlines()[0][:200]}") from None
             if not self.remote:
-                self._cache[record.key] = copy.deepcopy(record)
+                self._cache[record.key] = (record.authorization, record_json)
 
     # ------------------------------------------------------------------ reads
 
@@ -262,19 +280,19 @@ class ClaimStore:
 
     def get(self, key: str) -> ClaimRecord | None:
         with self._lock:
-            if key in self._cache:  # a copy: a caller's changes reach the store only through save()
-                return copy.deepcopy(self._cache[key])
+            if key in self._cache:  # a fresh object: a caller's changes reach the store only through save()
+                return ClaimRecord.from_json(self._cache[key][1])
             iri = CLAIM_BASE + str(uuid.uuid5(CLAIM_NS, key))
             rows = self._query(f"SELECT ?r WHERE {{ GRAPH <{iri}> {{ <{iri}> <{BX.claimRecord}> ?r }} }}")
             record = ClaimRecord.from_json(rows[0]["r"].value) if rows else None
             if record is not None and not self.remote:
-                self._cache[key] = copy.deepcopy(record)
+                self._cache[key] = (record.authorization, rows[0]["r"].value)
             return record
 
     def by_authorization(self, number: str) -> ClaimRecord | None:
-        for record in list(self._cache.values()):
-            if record.authorization == number:
-                return copy.deepcopy(record)
+        for authorization, text in list(self._cache.values()):
+            if authorization == number:
+                return ClaimRecord.from_json(text)
         with self._lock:
             literal = _lit(number)
             rows = self._query(f"SELECT ?r WHERE {{ GRAPH ?g {{ ?c <{BX.authorizationNumber}> {literal} ; "

@@ -10,8 +10,8 @@ draft orders (the other drugs ordered with it are its regimen), plus what an ord
 answers itself (ontology/services.ttl bx:orderAnswer: the request type). The answer is one CDS
 Hooks `systemActions` update per such order: the order with the CRD coverage-information extension.
 
-- approve: covered, pa-needed `satisfied` with the authorization number (kept in the claim store,
-  so that $inquire finds it);
+- approve: covered, pa-needed `satisfied` with the authorization number (one per order, derived from
+  it; kept in the claim store as a certified request, so that $inquire finds it);
 - needs-info, or a required fact the order data lacks: pa-needed `auth-needed`, doc-needed
   `clinical` (purpose `withpa`) and the questionnaire's canonical (DTR) — at order-sign only;
   order-select (a secondary hook) never asks for documentation;
@@ -23,7 +23,9 @@ Orders for anything else get no action. A request without a Coverage is refused 
 from __future__ import annotations
 
 import copy
+import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,13 +35,14 @@ from reasoner.fhir.mapping import mapping_for
 from reasoner.fhir.response import response_for
 from reasoner.fhir.values import codings
 from reasoner.flow.engine import Reasoner
-from reasoner.services.claims import ClaimRecord, ClaimStore, new_authorization
+from reasoner.services.claims import ClaimRecord, ClaimStore, lean_quads
+from reasoner.services.pas import Decided, mark
 from reasoner.services.errors import ServiceError
 from reasoner.services.fields import put_value
 from reasoner.services.questionnaire import answers_of
 from reasoner.services.settings import CdsServiceInfo, settings_for
 
-__all__ = ["Crd"]
+__all__ = ["Answer", "Crd"]
 
 
 def _resources(value: Any) -> list[dict[str, Any]]:
@@ -56,10 +59,19 @@ def _ref(resource: dict[str, Any]) -> str | None:
     return f"{resource['resourceType']}/{resource['id']}" if isinstance(resource.get("id"), str) else None
 
 
+@dataclass
+class Answer:
+    """A hook's answer, and the authorizations it gave (key, what was decided) still to be kept."""
+
+    response: dict[str, Any]
+    authorizations: list[tuple[str, Decided]]
+
+
 class Crd:
     """The CDS services of a knowledge base."""
 
-    def __init__(self, engine: Reasoner, claims: ClaimStore) -> None:
+    def __init__(self, engine: Reasoner, claims: ClaimStore | None = None) -> None:
+        """`claims`: where `commit` keeps authorizations (a worker process that only evaluates has none)."""
         self.engine = engine
         self.claims = claims
         self.settings = settings_for(engine.kb)
@@ -86,6 +98,11 @@ class Crd:
     # ------------------------------------------------------------------ a hook call
 
     def call(self, service_id: str, body: Any) -> dict[str, Any]:
+        """A hook call in this process: evaluate (CPU), then keep the authorizations it gave (the store)."""
+        return self.commit(self.evaluate(service_id, body))
+
+    def evaluate(self, service_id: str, body: Any) -> "Answer":
+        """The hook's answer and the authorizations to keep (pure CPU: the service may run it in a worker)."""
         service = self.services.get(service_id)
         if service is None:
             raise ServiceError(404, "no CDS service with that id (see GET /cds-services)", "", "not-found")
@@ -104,8 +121,19 @@ class Crd:
                        if r.get("resourceType") == "Medication" and _ref(r)}
         ours = [o for o in orders if o.get("resourceType") == "MedicationRequest" and self._is_covered_drug(o, medications)
                 and (selected is None or _ref(o) in (selected or []))]
-        actions = [self._action(service, body, order, orders, medications) for order in ours]
-        return {"cards": [], "systemActions": actions}
+        answer = Answer({"cards": [], "systemActions": []}, [])
+        for order in ours:
+            answer.response["systemActions"].append(self._action(service, body, order, orders, medications, answer))
+        return answer
+
+    def commit(self, answer: "Answer") -> dict[str, Any]:
+        """Keep each authorization the answer gives as a certified request ($inquire finds it), once."""
+        for key, decided in answer.authorizations:
+            if self.claims.get(key) is None:
+                self.claims.add_quads(decided.quads)
+                self.claims.save(ClaimRecord(key, decided.authorization, "certified", decided.request,
+                                             decided.determination, decided.response, determination_iri=decided.activity))
+        return answer.response
 
     def _is_covered_drug(self, order: dict[str, Any], medications: dict[str | None, dict[str, Any]]) -> bool:
         """Is the order for the policy's drug (its code, or the code of the Medication it references)?"""
@@ -151,7 +179,8 @@ class Crd:
                 "entry": [{"resource": r} for r in resources]}
 
     def _action(self, service: CdsServiceInfo, body: dict[str, Any], order: dict[str, Any],
-                orders: list[dict[str, Any]], medications: dict[str | None, dict[str, Any]]) -> dict[str, Any]:
+                orders: list[dict[str, Any]], medications: dict[str | None, dict[str, Any]],
+                answer: "Answer") -> dict[str, Any]:
         bundle = self._bundle(body, order, orders, medications)
         coverage = next(r for e in bundle["entry"] if (r := e["resource"])["resourceType"] == "Coverage")
         try:
@@ -176,21 +205,21 @@ class Crd:
         ext.append({"url": "date", "valueDate": datetime.now(timezone.utc).date().isoformat()})
         ext.append({"url": "coverage-assertion-id", "valueString": str(uuid.uuid4())})
         if codes["pa-needed"] == "satisfied" and fhir is not None:
-            ext.append({"url": "satisfied-pa-id", "valueString": self._authorize(fhir, order)})
+            ext.append({"url": "satisfied-pa-id", "valueString": self._authorize(fhir, answer)})
         updated = copy.deepcopy(order)
         updated.setdefault("extension", []).append({"url": self.settings.extensions["coverage-information"], "extension": ext})
         return {"type": "update", "description": f"Coverage information for this order ({codes['pa-needed']})",
                 "resource": updated}
 
-    def _authorize(self, fhir: Any, order: dict[str, Any]) -> str:
-        """The authorization an approving order carries: kept as a certified claim (same order, same number)."""
+    def _authorize(self, fhir: Any, answer: "Answer") -> str:
+        """The authorization an approving order carries: one number per order (the same order, the same
+        number), kept by `commit` as a certified request."""
         key = f"{self.settings.identifier_system}|crd-{fhir.determination['id']}"
-        record = self.claims.get(key)
-        if record is not None:
-            return record.authorization
-        number = new_authorization(fhir.determination["policy"])
-        activity = self.claims.add_determination(fhir.evaluation)
+        policy = fhir.determination["policy"]
+        number = f"{policy}-{hashlib.sha256(key.encode()).hexdigest()[:12].upper()}"
+        activity, quads = lean_quads(fhir.evaluation)
         response = response_for(fhir.evaluation, self.engine.kb, fhir.extraction, authorization=number)
-        self.claims.save(ClaimRecord(key, number, "certified", fhir.extraction.request, fhir.determination, response,
-                                     determination_iri=activity))
+        mark(response, self.settings, number)
+        answer.authorizations.append((key, Decided(fhir.determination, fhir.extraction.request, response, quads,
+                                                   activity, number)))
         return number

@@ -37,6 +37,9 @@ class ServiceError(Exception):
     def outcome(self) -> dict[str, Any]:
         return outcome(self.message, self.code, self.expression)
 
+    def __reduce__(self) -> Any:  # raised in a worker process, answered by the service's
+        return ServiceError, (self.status, self.message, self.expression, self.code, self.headers)
+
 
 def outcome(message: str, code: str, expression: str = "") -> dict[str, Any]:
     if expression:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -30,12 +31,12 @@ from reasoner.fhir.evaluate import evaluate_bundle
 from reasoner.fhir.mapping import mapping_for
 from reasoner.fhir.response import response_for
 from reasoner.flow.engine import Reasoner
-from reasoner.services.claims import REVIEW_BASE, ClaimRecord, ClaimStore, Review, new_authorization, now
+from reasoner.services.claims import REVIEW_BASE, ClaimRecord, ClaimStore, Review, lean_quads, new_authorization, now
 from reasoner.services.errors import ServiceError, from_fhir
 from reasoner.services.fields import form_model, get_value
 from reasoner.services.settings import ServiceSettings, settings_for
 
-__all__ = ["Pas", "claim_key"]
+__all__ = ["Decided", "Pas", "Prepared", "claim_key", "decide"]
 
 CERTIFIED, PENDED, NOT_CERTIFIED = "certified", "pended", "not-certified"
 
@@ -60,6 +61,48 @@ def _param_path(name: str) -> str:
     return f"Parameters.parameter.where(name = '{name}')"
 
 
+@dataclass
+class Prepared:
+    key: str
+    record: ClaimRecord | None
+    authorization: str | None
+
+
+@dataclass
+class Decided:
+    """What deciding a Bundle gives (picklable: it may come from a worker process)."""
+
+    determination: dict[str, Any]
+    request: dict[str, Any]
+    response: dict[str, Any]
+    quads: list[Any]
+    activity: str
+    authorization: str
+
+
+def decide(engine: Reasoner, obj: Any, authorization: str | None) -> Decided:
+    """Read and decide a PAS Bundle; its response under `authorization` (a new number when None).
+
+    Pure CPU, no store: the service runs it in a worker process when it has any."""
+    try:
+        fhir = evaluate_bundle(obj, engine)
+    except FhirInputError as exc:
+        raise from_fhir(exc) from None
+    det = fhir.determination
+    number = authorization or new_authorization(det["policy"])
+    activity, quads = lean_quads(fhir.evaluation)
+    response = response_for(fhir.evaluation, engine.kb, fhir.extraction, authorization=number)
+    mark(response, settings_for(engine.kb), number)
+    return Decided(det, fhir.extraction.request, response, quads, activity, number)
+
+
+def mark(response: dict[str, Any], settings: ServiceSettings, authorization: str) -> None:
+    """The authorization number on the ClaimResponse (PAS extension), whatever its state."""
+    claim_response = response["entry"][0]["resource"]
+    claim_response.setdefault("extension", []).append(
+        {"url": settings.extensions["authorization-number"], "valueString": authorization})
+
+
 class Pas:
     """The PAS operations over a reasoner and a claim store."""
 
@@ -71,12 +114,17 @@ class Pas:
     # ------------------------------------------------------------------ $submit
 
     def submit(self, obj: Any) -> dict[str, Any]:
+        """$submit in this process: prepare (the store), decide (CPU), commit (the store)."""
+        prepared = self.prepare(obj)
+        return self.commit(prepared, decide(self.engine, obj, prepared.authorization))
+
+    def prepare(self, obj: Any) -> "Prepared":
+        """The Bundle's Claim, its key and what the store knows of it (refusals before any work)."""
         try:
-            fhir = evaluate_bundle(obj, self.engine)
+            bundle = open_bundle(obj)
         except FhirInputError as exc:
             raise from_fhir(exc) from None
-        bundle = fhir.extraction.bundle
-        claim = bundle.claim if bundle is not None else None
+        claim = bundle.claim
         if claim is None:
             raise ServiceError(422, "a PAS request Bundle starts with its Claim (use preauthorization)", "Bundle.entry[0]",
                                "required")
@@ -88,22 +136,25 @@ class Pas:
         if record is not None and record.review is not None:
             raise ServiceError(422, "this request has a clinician's final decision; send a new Claim (a new "
                                "identifier) to request again", f"{claim.path}.identifier", "business-rule")
-        det = fhir.determination
-        authorization = record.authorization if record is not None else new_authorization(det["policy"])
-        activity = self.claims.add_determination(fhir.evaluation)
-        response = response_for(fhir.evaluation, self.engine.kb, fhir.extraction, authorization=authorization)
-        self._mark(response, authorization)
+        return Prepared(key, record, record.authorization if record is not None else None)
+
+    def commit(self, prepared: "Prepared", decided: "Decided") -> dict[str, Any]:
+        """Store the determination and the claim (same number on a resubmission); the response."""
+        self.claims.add_quads(decided.quads)
+        det = decided.determination
         status = CERTIFIED if det["decision"] == "approve" else PENDED
+        record = prepared.record
         if record is None:
-            record = ClaimRecord(key, authorization, status, fhir.extraction.request, det, response,
-                                 determination_iri=activity)
+            record = ClaimRecord(prepared.key, decided.authorization, status, decided.request, det, decided.response,
+                                 determination_iri=decided.activity)
         else:
-            record.status, record.request, record.determination, record.response = status, fhir.extraction.request, det, response
+            record.status, record.request, record.determination = status, decided.request, det
+            record.response = decided.response
             record.submissions += 1
             record.updated = now()
-            record.determination_iri = activity
+            record.determination_iri = decided.activity
         self.claims.save(record)
-        return response
+        return decided.response
 
     def _related(self, bundle: Any, claim: Any) -> ClaimRecord | None:
         """A PAS Claim update: the claim its `related.claim` names (by identifier or a Claim in the Bundle)."""
@@ -119,12 +170,6 @@ class Pas:
             if record is not None:
                 return record
         return None
-
-    def _mark(self, response: dict[str, Any], authorization: str) -> None:
-        """The authorization number on the ClaimResponse (PAS extension), whatever its state."""
-        claim_response = response["entry"][0]["resource"]
-        claim_response.setdefault("extension", []).append(
-            {"url": self.settings.extensions["authorization-number"], "valueString": authorization})
 
     # ------------------------------------------------------------------ $inquire
 
