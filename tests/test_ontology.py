@@ -5,7 +5,8 @@
 3. TKIs are recognised through the class hierarchy only; no POMP component is a TKI;
 4. HermiT classifies regimens by their components (POMP: all four; two are not enough);
 5. brand names resolve to their ingredient by case-insensitive label look-up;
-6. every external code IRI is one that docs/codes.md confirms;
+6. every external code IRI is one that docs/codes.md confirms, or cites a source of its own (a
+   repository and file, per code in dcterms:source) and is none that codes.md calls wrong;
 7. Section V is data: one SPARQL query lists the schedule per indication and weight band.
 
 Run: cd /work/main && /work/venv/bin/python -m pytest tests/test_ontology.py -q
@@ -49,6 +50,8 @@ PREFIX skos: <{SKOS}>
 """
 
 TKIS = ["imatinib", "dasatinib", "nilotinib", "bosutinib", "ponatinib"]
+# BCR::ABL1 inhibitors beyond the policy's examples ("e.g."): asciminib, and those approved outside the US
+OTHER_TKIS = ["asciminib", "radotinib", "flumatinib", "olverembatinib"]
 POMP_COMPONENTS = ["mercaptopurine", "vincristine", "methotrexate", "prednisone"]
 
 
@@ -344,7 +347,7 @@ def test_hermit_tkis_through_hierarchy(reasoned):
 # ---------------------------------------------------------------------------------------------
 
 def test_tkis_are_tkis_through_the_class_hierarchy(kb):
-    for name in TKIS + ["asciminib"]:
+    for name in TKIS + OTHER_TKIS:
         assert is_instance_of(kb, KB[name], BX.TyrosineKinaseInhibitor), name
         # recognisable only through the hierarchy: never typed with the TKI class directly
         assert (KB[name], RDF.type, BX.TyrosineKinaseInhibitor) not in kb
@@ -366,7 +369,7 @@ def test_no_pomp_component_is_a_tki(kb):
 def test_only_the_bcr_abl1_tkis_are_tkis(kb):
     rows = kb.query(PREFIXES + """
         SELECT ?d WHERE { ?d rdf:type/rdfs:subClassOf* bx:TyrosineKinaseInhibitor }""")
-    assert {r.d for r in rows} == {KB[n] for n in TKIS + ["asciminib"]}
+    assert {r.d for r in rows} == {KB[n] for n in TKIS + OTHER_TKIS}
 
 
 def test_interfant_regimen(kb):
@@ -511,7 +514,7 @@ def allowed_codes(text: str) -> dict[str, set[str]]:
     atc_re = re.compile(r"\b[A-Z]\d{2}[A-Z]{2}(?:\d{2})?\b")
     for header, cells in _table_rows(text):
         if header[:2] == ["system", "code"]:
-            system = {"ncit": "NCIt", "icd-10-cm": "ICD-10-CM", "icd-o-3": "ICD-O-3",
+            system = {"ncit": "NCIt", "icd-10-cm": "ICD-10-CM", "icd-o-3": "ICD-O-3", "rxnorm": "RxNorm",
                       "hcpcs": "HCPCS", "ndc (11-digit)": "NDC"}.get(cells[0].lower())
             if system:
                 allowed[system].add(cells[1])
@@ -541,24 +544,70 @@ def codes():
     return allowed_codes(CODES_MD.read_text(encoding="utf-8"))
 
 
+def wrong_codes(text: str) -> set[str]:
+    """Codes that codes.md names as wrong ("one public data model gives NCIt TKI codes C2722-C2732
+    in sequence; they are wrong"), ranges expanded."""
+    out: set[str] = set()
+    prose = " ".join(line for line in text.splitlines() if not line.lstrip().startswith("|"))
+    for sentence in re.split(r"(?<=\.)\s+(?=[A-Z])", prose):  # whole sentences: "...; they are wrong."
+        if "wrong" not in sentence.lower():
+            continue
+        for first, last in re.findall(r"\bC(\d+)\s*[–-]\s*C(\d+)\b", sentence):
+            out.update(f"C{n}" for n in range(int(first), int(last) + 1))
+        out.update(re.findall(r"\bC\d+\b", sentence))
+    return out
+
+
+# A source of one's own, per code: a repository and a file in it ("owner/repo path/file.ext"), as
+# found with the search tool; the prose around it (a commit, the line) is free.
+CITATION = re.compile(r"\b[A-Za-z0-9][\w.-]*/[\w.-]+ (?:[\w.-]+/)*[\w.-]+\.[A-Za-z]{2,5}\b")
+
+
 def test_codes_md_parser_sanity(codes):
     assert "C8644" in codes["NCIt"] and "C62035" in codes["NCIt"]
     assert "C2722" not in codes["NCIt"]  # named in codes.md as wrong
     assert {"L01EA01", "L01FX07", "L01XC19", "L01EA", "L01EA06"} <= codes["ATC"]
     assert {"282388", "282386", "103"} <= codes["RxNorm"]
+    assert {"3002", "5650", "11202"} <= codes["RxNorm"]  # the FHIR table (HL7 mCODE example)
     assert "C91.00" in codes["ICD-10-CM"]
+    assert {"C2722", "C2727", "C2732"} <= wrong_codes(CODES_MD.read_text(encoding="utf-8"))
+    assert CITATION.search("HL7/fhir-mCODE-ig input/fsh/EX_ExtendedExample.fsh (commit 543477b5)")
+    assert CITATION.search("cpicpgx/cpic-schema drug.sql (commit d6937ec)")
+    assert not CITATION.search("WHO ATC/DDD index (whocc.no)") and not CITATION.search("docs/codes.md")
 
 
-def test_every_code_iri_is_confirmed_in_codes_md(kb, codes):
-    used: dict[str, set[str]] = {system: set() for system in CODE_BASES}
+def _code_iris(kb) -> dict[str, dict[URIRef, str]]:
+    used: dict[str, dict[URIRef, str]] = {system: {} for system in CODE_BASES}
     for term in {t for triple in kb for t in triple if isinstance(t, URIRef)}:
         for system, base in CODE_BASES.items():
             if str(term).startswith(base):
-                used[system].add(str(term)[len(base):])
+                used[system][term] = str(term)[len(base):]
+    return used
+
+
+def test_every_code_iri_is_confirmed_in_codes_md_or_cited(kb, codes):
+    """A code is in docs/codes.md, or its dcterms:source cites a repository file that shows it;
+    never one codes.md calls wrong. An uncited code outside codes.md fails, as before."""
+    wrong = wrong_codes(CODES_MD.read_text(encoding="utf-8"))
+    used = _code_iris(kb)
     assert used["NCIt"] and used["ATC"] and used["RxNorm"] and used["ICD-10-CM"]
     for system, found in used.items():
-        unconfirmed = sorted(found - codes[system])
-        assert not unconfirmed, f"{system} codes not in docs/codes.md: {unconfirmed}"
+        assert not {c for c in found.values() if c in wrong}, f"{system} codes codes.md calls wrong"
+        uncited = sorted(code for term, code in found.items() if code not in codes[system]
+                         and not any(CITATION.search(str(src)) for src in kb.objects(term, DCTERMS.source)))
+        assert not uncited, f"{system} codes neither in docs/codes.md nor cited (repository and file): {uncited}"
+
+
+def test_cited_codes_are_few_and_each_cited_once(kb, codes):
+    # the codes that rest on a citation of their own, not on codes.md (reviewed one by one)
+    cited = {code for system, found in _code_iris(kb).items() for code in found.values() if code not in codes[system]}
+    assert {"3639", "4179", "121191", "6313", "L01AA01", "L01CB01", "C405"} <= cited
+    for system, found in _code_iris(kb).items():
+        for term, code in found.items():
+            if code in codes[system]:
+                continue
+            assert len(list(kb.objects(term, DCTERMS.source))) == 1, term
+            assert len(list(kb.objects(term, SKOS.notation))) == 1, term
 
 
 def test_code_iris_carry_their_notation_and_source(kb):
@@ -567,6 +616,7 @@ def test_code_iris_carry_their_notation_and_source(kb):
             if str(term).startswith(base):
                 assert str(kb.value(term, SKOS.notation)) == str(term)[len(base):], term
                 assert kb.value(term, DCTERMS.source) is not None, term
+                assert kb.value(term, DCTERMS.description) is not None, term
                 # code IRIs must not be found by label look-ups
                 assert kb.value(term, SKOS.prefLabel) is None, term
 
@@ -580,12 +630,14 @@ def test_literal_codes_are_confirmed(kb, codes):
 
 
 def test_unconfirmed_codes_are_absent(kb):
-    # codes.md: Tasigna brand, ponatinib (both), vincristine RxNorm, mercaptopurine NCIt unconfirmed
+    # codes.md: Tasigna brand, ponatinib (both), mercaptopurine NCIt unconfirmed, and no source
+    # found since; vincristine's RxNorm ingredient, unconfirmed in the drug table, is confirmed
+    # by codes.md's FHIR table (11202, HL7 mCODE).
     def codes_of(drug, base):
         return [o for o in kb.objects(KB[drug], None) if isinstance(o, URIRef) and str(o).startswith(base)]
     assert len(codes_of("nilotinib", RXNORM)) == 1  # ingredient only
     assert codes_of("ponatinib", RXNORM) == []
-    assert codes_of("vincristine", RXNORM) == []
+    assert codes_of("vincristine", RXNORM) == [URIRef(RXNORM + "11202")]
     assert codes_of("mercaptopurine", NCIT) == []
     assert codes_of("tioguanine", NCIT) == []
     for drug in ("pegaspargase", "calaspargase"):
@@ -772,3 +824,105 @@ def test_appendix_c(kb):
     warnings = " ".join(str(kb.value(w, BX.policySentence)) for w in kb.objects(KB.blinatumomab, BX.boxedWarning))
     assert "cytokine release syndrome" in warnings
     assert "immune effector cell-associated neurotoxicity syndrome" in warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. The ALL drug and regimen vocabulary (issue 12, section 3)
+# ---------------------------------------------------------------------------------------------
+
+ALL_REGIMEN_NAMES = {  # a name a prescriber writes -> the KB regimen
+    "hyper-CVAD": "hyper-CVAD", "HyperCVAD": "hyper-CVAD", "hyper-CVAD course A": "hyper-CVAD-course-A",
+    "hyper-CVAD B": "hyper-CVAD-course-B", "R-hyper-CVAD": "R-hyper-CVAD", "mini-hyper-CVD": "mini-hyper-CVD",
+    "mini-HCVD-InO": "mini-hyper-CVD-inotuzumab", "CALGB 8811": "CALGB-8811", "Larson regimen": "CALGB-8811",
+    "CALGB 10403": "CALGB-10403", "GRAALL-2005": "GRAALL-2005", "GRAALL-2005/R": "GRAALL-2005-R",
+    "GRAAPH-2005": "GRAAPH-2005", "GMALL 07/2003": "GMALL", "PETHEMA ALL-HR-11": "PETHEMA",
+    "UKALL14": "UKALL", "UKALL 2011": "UKALL", "AIEOP-BFM ALL 2009": "BFM", "augmented BFM": "augmented-BFM",
+    "COG AALL0232": "COG-backbone", "AALL1731": "COG-AALL1731", "EsPhALL2017/COGAALL1631": "EsPhALL",
+    "Interfant-99": "Interfant-99", "D-ALBA": "D-ALBA", "hyper-CVAD plus ponatinib": "hyper-CVAD-ponatinib",
+    "EWALL-PH-01": "EWALL-PH-01", "FLAG-IDA": "FLAG-IDA", "POMP": "POMP", "Interfant": "InterfantRegimen",
+}
+ALL_BRANDS = {"Cytoxan": "cyclophosphamide", "Adriamycin": "doxorubicin", "Oncovin": "vincristine",
+              "Marqibo": "vincristine", "Cerubidine": "daunorubicin", "Idamycin": "idarubicin", "VePesid": "etoposide",
+              "Etopophos": "etoposide", "Ifex": "ifosfamide", "Purixan": "mercaptopurine", "Tabloid": "tioguanine",
+              "Xatmep": "methotrexate", "Cytosar": "cytarabine", "Rylaze": "crisantaspase", "Erwinaze": "crisantaspase",
+              "Rituxan": "rituximab", "Truxima": "rituximab", "Besponsa": "inotuzumab-ozogamicin",
+              "Arranon": "nelarabine", "Clolar": "clofarabine", "Neupogen": "filgrastim", "Scemblix": "asciminib"}
+
+
+def _closure_components(kb, regimen) -> set:
+    out, todo, seen = set(), [regimen], set()
+    while todo:
+        r = todo.pop()
+        if r in seen:
+            continue
+        seen.add(r)
+        out |= set(kb.objects(r, BX.hasComponent))
+        todo.extend(kb.objects(r, SKOS.broader))
+    return out
+
+
+def test_all_regimen_names_and_brands_resolve(kb):
+    for name, iri in ALL_REGIMEN_NAMES.items():
+        assert resolve(kb, name, AGENTS) == {KB[iri]}, name
+    for name, iri in ALL_BRANDS.items():
+        assert resolve(kb, name, AGENTS) == {KB[iri]}, name
+        assert (KB[iri], BX.brandName, None) in kb
+
+
+def test_every_named_regimen_has_agents(kb):
+    for reg in set(kb.subjects(RDF.type, BX.NamedRegimen)):
+        components = _closure_components(kb, reg)
+        assert len(components) >= 2, reg  # a regimen is more than one agent
+        for c in components:
+            assert is_instance_of(kb, c, BX.Drug) or (c, RDF.type, BX.AgentAlternative) in kb, (reg, c)
+        # a course of a regimen counts by its own agents, never by the whole regimen's
+        for whole in kb.objects(reg, BX.partOfRegimen):
+            assert (reg, SKOS.broader, whole) not in kb, reg
+            assert set(kb.objects(reg, BX.hasComponent)) < _closure_components(kb, whole), reg
+
+
+def test_hyper_cvad_and_mini_hyper_cvd_components(kb):
+    hcvad = {KB[n] for n in ("cyclophosphamide", "vincristine", "doxorubicin", "dexamethasone", "methotrexate",
+                             "cytarabine")}
+    assert hcvad <= _closure_components(kb, KB["hyper-CVAD"])
+    mini = _closure_components(kb, KB["mini-hyper-CVD"])
+    assert KB.doxorubicin not in mini and hcvad - {KB.doxorubicin} <= mini  # no anthracycline
+    assert _closure_components(kb, KB["R-hyper-CVAD"]) == _closure_components(kb, KB["hyper-CVAD"]) | {KB.rituximab}
+
+
+def test_ph_positive_regimens_carry_a_tki(kb):
+    for name in ("hyper-CVAD-imatinib", "hyper-CVAD-dasatinib", "hyper-CVAD-ponatinib", "GRAAPH-2005", "EsPhALL",
+                 "COG-AALL0622", "D-ALBA", "ponatinib-blinatumomab", "GIMEMA-LAL1205", "EWALL-PH-01",
+                 "PETHEMA-ALL-Ph08", "UKALL-imatinib"):
+        assert any(is_instance_of(kb, c, BX.TyrosineKinaseInhibitor) for c in _closure_components(kb, KB[name])), name
+    for name in ("hyper-CVAD", "mini-hyper-CVD", "CALGB-8811", "BFM", "COG-backbone", "POMP", "InterfantRegimen"):
+        assert not any(is_instance_of(kb, c, BX.TyrosineKinaseInhibitor) for c in _closure_components(kb, KB[name]))
+
+
+def test_only_the_policy_regimens_are_recognised_by_components(kb):
+    assert set(kb.subjects(BX.recognisedByComponent, None)) == {KB.POMP, KB.InterfantRegimen}
+
+
+def test_supportive_care_is_known_and_not_counted(kb):
+    assert (BX.SupportiveCareAgent, BX.countedAsAgent, Literal(False)) in kb
+    for name in ("leucovorin", "mesna", "filgrastim"):
+        assert is_instance_of(kb, KB[name], BX.SupportiveCareAgent), name
+        assert not is_instance_of(kb, KB[name], BX.Antineoplastic), name
+
+
+def test_rxnorm_ingredients_map_one_to_one(kb):
+    """FHIR MedicationRequest codings map to KB drugs through skos:exactMatch rxnorm:...: each
+    RxNorm ingredient names one drug, and each drug has at most one RxNorm ingredient."""
+    owners: dict = {}
+    for drug, code in kb.subject_objects(SKOS.exactMatch):
+        if str(code).startswith(RXNORM):
+            assert str(kb.value(code, SKOS.note)) == "RxNorm IN", code
+            owners.setdefault(code, set()).add(drug)
+    assert all(len(d) == 1 for d in owners.values()), {c: d for c, d in owners.items() if len(d) > 1}
+    per_drug: dict = {}
+    for code, (drug,) in owners.items():
+        per_drug.setdefault(drug, []).append(code)
+    assert all(len(c) == 1 for c in per_drug.values()), per_drug
+    for name, code in [("cyclophosphamide", "3002"), ("idarubicin", "5650"), ("vincristine", "11202"),
+                       ("doxorubicin", "3639"), ("etoposide", "4179"), ("rituximab", "121191")]:
+        assert (KB[name], SKOS.exactMatch, URIRef(RXNORM + code)) in kb, name

@@ -125,7 +125,7 @@ def test_tkis_through_the_class_hierarchy(fixture):
     # the policy's examples: imatinib, Sprycel, Tasigna, Bosulif, Iclusig
     got = rows(target, "tkis")
     assert "imatinib" in {r["generic"] for r in got}
-    assert {"Sprycel", "Tasigna", "Bosulif", "Iclusig"} <= {b for r in got for b in r["brands"].split(", ")}
+    assert {"Sprycel", "Tasigna", "Bosulif", "Iclusig"} <= {b for r in got for b in (r["brands"] or "").split(", ")}
 
 
 def test_pathways_with_requirements_and_age_restrictions(fixture, reasoner_for):

@@ -8,10 +8,11 @@ the engine:
 - 20 kg child, 115.2 cm: Mosteller BSA = sqrt(115.2 x 20 / 3600) = sqrt(0.64) = 0.8 m2.
   15 mcg/m2/day x 0.8 = 12 mcg/day; 5 mcg/m2/day x 0.8 = 4 mcg/day.
   A full cycle 28 x 12 = 336 mcg; relapsed cycle 1 = 7 x 4 + 21 x 12 = 28 + 252 = 280 mcg.
-- 44.9 kg child, 150 cm (still under 45 kg): BSA = sqrt(150 x 44.9 / 3600) = sqrt(1.870833) = 1.367784 m2.
-  15 x 1.367784 = 20.51676 mcg/day; 5 x 1.367784 = 6.83892 mcg/day.
-  A full cycle 28 x 20.51676 = 574.469 mcg -> 575 units (rounded up to a whole unit);
-  relapsed cycle 1 = 7 x 6.83892 + 21 x 20.51676 = 47.872 + 430.852 = 478.724 mcg -> 479 units.
+- 44.9 kg child, 150 cm (still under 45 kg): BSA = sqrt(150 x 44.9 / 3600) = sqrt(1.870833) = 1.367784,
+  rounded half up to the hundredth (ontology/derivations.ttl, bx:decimalPlaces 2) = 1.37 m2.
+  15 x 1.37 = 20.55 mcg/day; 5 x 1.37 = 6.85 mcg/day (exact decimals).
+  A full cycle 28 x 20.55 = 575.4 mcg -> 576 units (rounded up to a whole unit);
+  relapsed cycle 1 = 7 x 6.85 + 21 x 20.55 = 47.95 + 431.55 = 479.5 mcg -> 480 units.
 - Vials: 35 mcg single-dose vials, one bag per day: every dose here is at most 28 mcg/day, so
   1 vial a dose day: 28 vials a cycle (7 + 21 in relapsed cycle 1).
 - J9039: 1 unit = 1 mcg.
@@ -67,12 +68,12 @@ def request(patient: dict, indication: str, **extra) -> dict:
 
 # ------------------------------------------------------------------------ hand-computed plans
 # (daily mcg of a standard cycle, of the step-up days, of relapsed cycle-1 days 8-28)
-DAILY = {"adult-70kg": (28.0, 9.0), "child-20kg": (12.0, 4.0), "child-44.9kg": (20.51676, 6.83892)}
-CYCLE_MCG = {"adult-70kg": 784.0, "child-20kg": 336.0, "child-44.9kg": 574.469}
-CYCLE_UNITS = {"adult-70kg": 784, "child-20kg": 336, "child-44.9kg": 575}
-RR_CYCLE1_MCG = {"adult-70kg": 651.0, "child-20kg": 280.0, "child-44.9kg": 478.724}
-RR_CYCLE1_UNITS = {"adult-70kg": 651, "child-20kg": 280, "child-44.9kg": 479}
-BSA = {"child-20kg": 0.8, "child-44.9kg": 1.367784}
+DAILY = {"adult-70kg": (28.0, 9.0), "child-20kg": (12.0, 4.0), "child-44.9kg": (20.55, 6.85)}
+CYCLE_MCG = {"adult-70kg": 784.0, "child-20kg": 336.0, "child-44.9kg": 575.4}
+CYCLE_UNITS = {"adult-70kg": 784, "child-20kg": 336, "child-44.9kg": 576}
+RR_CYCLE1_MCG = {"adult-70kg": 651.0, "child-20kg": 280.0, "child-44.9kg": 479.5}
+RR_CYCLE1_UNITS = {"adult-70kg": 651, "child-20kg": 280, "child-44.9kg": 480}
+BSA = {"child-20kg": 0.8, "child-44.9kg": 1.37}
 
 # cycle -> (phase, optional, last treatment-free day, treatment-free days)
 COURSES = {
@@ -87,11 +88,11 @@ COURSES = {
 }
 COURSE_TOTAL_MCG = {  # whole course, optional cycles included
     ("mrd-positive", "adult-70kg"): 4 * 784.0, ("mrd-positive", "child-20kg"): 4 * 336.0,
-    ("mrd-positive", "child-44.9kg"): 4 * 574.469,
+    ("mrd-positive", "child-44.9kg"): 4 * 575.4,
     ("relapsed-refractory", "adult-70kg"): 651 + 8 * 784.0, ("relapsed-refractory", "child-20kg"): 280 + 8 * 336.0,
-    ("relapsed-refractory", "child-44.9kg"): 478.724 + 8 * 574.469,
+    ("relapsed-refractory", "child-44.9kg"): 479.5 + 8 * 575.4,
     ("consolidation", "adult-70kg"): 784.0, ("consolidation", "child-20kg"): 336.0,
-    ("consolidation", "child-44.9kg"): 574.469,
+    ("consolidation", "child-44.9kg"): 575.4,
 }
 CASES = [(i, p) for i in COURSES for p in PATIENTS]
 
@@ -251,11 +252,11 @@ def test_check_units_over_the_allowance():
     assert out["billing_code"] == "J9039"
 
 
-@pytest.mark.parametrize("billed,within", [(575, True), (576, False), (400, True)])
+@pytest.mark.parametrize("billed,within", [(576, True), (577, False), (400, True)])
 def test_check_units_rounds_the_allowance_up_to_a_whole_unit(billed, within):
-    out = reasoner.check_units(request(CHILD449, "mrd-positive"), billed, 2)
-    assert out["units_allowed"] == 575 and out["within_allowed"] is within
-    assert out["difference"] == billed - 575
+    out = reasoner.check_units(request(CHILD449, "mrd-positive"), billed, 2)  # 575.4 mcg -> 576 units
+    assert out["units_allowed"] == 576 and out["within_allowed"] is within
+    assert out["difference"] == billed - 576
 
 
 def test_check_units_beyond_the_course_allows_none():

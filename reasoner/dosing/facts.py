@@ -1,14 +1,17 @@
 """The request against the label, as derived facts: its Section V row, the label's unit and dose on
 the requested day, and the differences (declared in ontology/core.ttl). Whether a difference
-deserves a warning is decided by the shapes in shapes/dosing.ttl, which hold the limits."""
+deserves a warning is decided by the shapes in shapes/dosing.ttl, which hold the limits. Every
+figure is an exact decimal, so a difference at a tolerance (0.05 mcg/day) is at it."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Iterator
 
-from rdflib import Graph, Literal, URIRef
+from rdflib import Graph, URIRef
 
-from reasoner.dosing.doses import clean, daily_mcg, units_allowed
+from reasoner.dosing.arithmetic import difference
+from reasoner.dosing.doses import daily_mcg, units_allowed
 from reasoner.dosing.selection import select
 from reasoner.dosing.tables import Schedule, section_v
 from reasoner.policy.kb import BX, KnowledgeBase, PolicyInfo
@@ -16,12 +19,8 @@ from reasoner.shacl.datagraph import decimal, literal
 
 __all__ = ["enrich_dosing"]
 
-def _decimal(x: float) -> Literal:
-    return decimal(clean(x))
-
-
 def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo,
-                  bsa_m2: float | None, daily_dose_mcg: float | None) -> None:
+                  bsa_m2: Decimal | None, daily_dose_mcg: Decimal | None) -> None:
     """Write the request's Section V row, the label's unit and dose, and the differences from them."""
     sv = section_v(kb, policy.covered_drug)
     for warning in sv.boxed_warnings:
@@ -53,7 +52,7 @@ def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: Knowledge
     if schedule is None:
         return
     for fact in _against_cycle(schedule, number, day, bsa_m2, daily_dose_mcg):
-        g.add((dose if fact[0] == "dose" else regimen_node, fact[1], _decimal(fact[2])))
+        g.add((dose if fact[0] == "dose" else regimen_node, fact[1], decimal(fact[2])))
     billed = request.get("units_billed")
     allowed = units_allowed(sv, schedule, number, bsa_m2)
     if allowed is not None:
@@ -62,8 +61,8 @@ def enrich_dosing(g: Graph, node: URIRef, request: dict[str, Any], kb: Knowledge
             g.add((node, BX.unitsBilledExcess, literal(billed - allowed)))
 
 
-def _against_cycle(schedule: Schedule, number: int, day: int | None, bsa: float | None,
-                   requested: float | None) -> Iterator[tuple[str, URIRef, float]]:
+def _against_cycle(schedule: Schedule, number: int, day: int | None, bsa: Decimal | None,
+                   requested: Decimal | None) -> Iterator[tuple[str, URIRef, Decimal]]:
     """(node, property, value): the label's dose on the requested day, and the request's differences."""
     cycle = schedule.cycle(number)
     if cycle is None:
@@ -74,9 +73,9 @@ def _against_cycle(schedule: Schedule, number: int, day: int | None, bsa: float 
         if label is not None:
             yield "regimen", BX.labelDailyDoseMcg, label
             if requested is not None:
-                yield "dose", BX.labelDoseDifferenceMcg, requested - label
+                yield "dose", BX.labelDoseDifferenceMcg, difference(requested, label)
     for segment in cycle.segments:
         if segment.step_up and (day is None or segment.covers(day)) and requested is not None:
             step = daily_mcg(segment, bsa, schedule.max_daily_mcg)[0]
             if step is not None:
-                yield "dose", BX.stepUpDifferenceMcg, requested - step
+                yield "dose", BX.stepUpDifferenceMcg, difference(requested, step)

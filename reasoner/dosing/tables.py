@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +19,7 @@ from rdflib.term import Node
 from reasoner.policy.kb import KnowledgeBase
 from reasoner.policy.oxigraph import from_oxigraph, to_oxigraph
 from reasoner.policy.resources import data_dir
+from reasoner.shacl.datagraph import exact
 
 __all__ = ["Cycle", "Indication", "Product", "Schedule", "SectionV", "Segment", "Selector", "query", "section_v"]
 
@@ -28,7 +30,7 @@ class Segment:
     iri: URIRef
     first_day: int
     last_day: int
-    amount: float | None
+    amount: Decimal | None
     unit: URIRef | None
     unit_spelling: str | None
     per_bsa: bool
@@ -70,7 +72,7 @@ class Schedule:
     iri: URIRef
     indication: URIRef
     band: URIRef
-    max_daily_mcg: float
+    max_daily_mcg: Decimal
     cycles: tuple[Cycle, ...]
 
     def cycle(self, number: int) -> Cycle | None:
@@ -101,7 +103,7 @@ class Indication:
     iri: URIRef
     label: str
     course: str
-    max_daily_mcg: float
+    max_daily_mcg: Decimal
     precedence: int
     selectors: tuple[Selector, ...]
 
@@ -111,10 +113,10 @@ class Product:
     """Section VI and the billing code: vial strength, HCPCS code, mcg per billing unit."""
 
     label: str
-    strength_mcg: float
+    strength_mcg: Decimal
     code: str
     code_label: str
-    mcg_per_unit: float
+    mcg_per_unit: Decimal
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,9 @@ def section_v(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
     return cache[drug]
 
 
-def _num(node: Node | None) -> float | None:
-    return None if node is None else float(node.toPython())
+def _num(node: Node | None) -> Decimal | None:
+    """A figure of the label as the exact decimal the KB writes (15, 0.05, 9.0)."""
+    return None if node is None else exact(node)
 
 
 def _int(node: Node | None) -> int | None:
@@ -213,7 +216,7 @@ def _load(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
         if row.unknownValue is not None:
             sel["unknown"].add(row.unknownValue)
     indications = tuple(sorted(
-        (Indication(i, str(r.label), str(r.course), float(r.maxDailyMcg.toPython()), int(r.precedence.toPython()),
+        (Indication(i, str(r.label), str(r.course), exact(r.maxDailyMcg), int(r.precedence.toPython()),
                     tuple(Selector(s, d["field"], field_paths[d["field"]], frozenset(d["values"]),
                                    frozenset(d["unknown"]))
                           for s, d in sorted(selectors.get(i, {}).items())))
@@ -222,12 +225,12 @@ def _load(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
     known = {i.iri for i in indications}
 
     rows: dict[tuple[URIRef, URIRef], dict[int, dict[str, Any]]] = {}
-    meta: dict[tuple[URIRef, URIRef], tuple[URIRef, float]] = {}
+    meta: dict[tuple[URIRef, URIRef], tuple[URIRef, Decimal]] = {}
     for r in _rows(kb, "schedule", {}):
         if r.indication not in known:
             continue
         key = (r.indication, r.band)
-        meta[key] = (r.schedule, float(r.maxDailyMcg.toPython()))
+        meta[key] = (r.schedule, exact(r.maxDailyMcg))
         cycle = rows.setdefault(key, {}).setdefault(int(r.cycle.toPython()), {
             "phase": r.phase, "phase_label": str(r.phaseLabel), "group_label": str(r.groupLabel),
             "optional": bool(r.optional.toPython()), "length_days": int(r.lengthDays.toPython()), "segments": []})
@@ -245,8 +248,8 @@ def _load(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
 
     product, boxed = None, []
     for r in _rows(kb, "product", bindings):
-        product = product or Product(str(r.productLabel), float(r.strengthMcg.toPython()), str(r.codeNotation),
-                                     str(r.codeLabel), float(r.mcgPerUnit.toPython()))
+        product = product or Product(str(r.productLabel), exact(r.strengthMcg), str(r.codeNotation),
+                                     str(r.codeLabel), exact(r.mcgPerUnit))
         if r.boxedWarning is not None and r.boxedWarning not in boxed:
             boxed.append(r.boxedWarning)
     return SectionV(indications, schedules, product, tuple(boxed))

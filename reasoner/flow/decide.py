@@ -184,4 +184,17 @@ def _warnings(report: Report, kb: KnowledgeBase, derived: Derived) -> list[dict[
                     "message": f"regimen.with names an agent the knowledge base does not know: {name!r}. "
                                "It counts as one agent and belongs to no drug class.",
                     "section": "regimen.with", "shape": None})
+    # The diagnosis label (or code) as sent, and nothing else of the request.
+    for field_name, value in derived.unknown_conditions:
+        out.append({"code": "unknown-condition",
+                    "message": f"{field_name} is not a diagnosis the knowledge base knows: {value!r}. It names no "
+                               "diagnosis: the criteria that need the diagnosis are missing (unknown, not unmet) "
+                               "until diagnosis.condition names one the knowledge base knows, with its lineage.",
+                    "section": field_name, "shape": None})
+    if derived.conflicting_conditions:
+        named = " and ".join(f"{f} {v!r}" for f, v in derived.conflicting_conditions)
+        out.append({"code": "conditions-disagree",
+                    "message": f"{named} name different diagnoses; the criteria read diagnosis.condition, the "
+                               "field the contract requires. A reviewer should confirm the diagnosis.",
+                    "section": "diagnosis", "shape": None})
     return out

@@ -3,25 +3,27 @@
 Calendar arithmetic (whole months and years, as dateutil's relativedelta counts them), the Mosteller
 body-surface area and unit conversion are generic; every threshold that belongs to the policy
 (age groups, weight bands, the infant cut-off, the label-change window) and every name (drugs,
-brands, regimens, specialties, conditions) is read from the knowledge base.
+brands, regimens, specialties, conditions) is read from the knowledge base. Numbers are exact
+decimals (reasoner/dosing/arithmetic.py): a dose at a threshold is at it, not a float's width past it.
 """
 
 from __future__ import annotations
 
 import calendar
-import math
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from rdflib import Graph, URIRef
+from rdflib import SKOS, Graph, URIRef
 from rdflib.term import Node
 
+from reasoner.dosing.arithmetic import json_number, mosteller, product
 from reasoner.dosing.facts import enrich_dosing
 from reasoner.policy.kb import BX, TYPE, KnowledgeBase, PolicyInfo
-from reasoner.shacl.datagraph import SmallGraph, literal
+from reasoner.shacl.datagraph import SmallGraph, exact, literal
 from reasoner.shacl.datagraph import decimal as _decimal
 
 @dataclass
@@ -32,13 +34,16 @@ class Derived:
     age_years: int
     age_group: str | None = None
     infant_all: bool | None = None
-    bsa_m2: float | None = None
+    bsa_m2: Decimal | None = None
     weight_band: str | None = None
-    daily_dose_mcg: float | None = None
+    daily_dose_mcg: Decimal | None = None
     dose_increase: bool | None = None
     agents: list[str] = field(default_factory=list)
     regimens: list[str] = field(default_factory=list)
     unknown_agents: list[str] = field(default_factory=list)
+    # (field, value) of a diagnosis the KB does not know; conditions named at odds with each other
+    unknown_conditions: list[tuple[str, str]] = field(default_factory=list)
+    conflicting_conditions: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,9 +51,9 @@ class Derived:
             "age_years": self.age_years,
             "age_group": self.age_group,
             "infant_all": self.infant_all,
-            "bsa_m2": None if self.bsa_m2 is None else round(self.bsa_m2, 4),
+            "bsa_m2": json_number(self.bsa_m2),  # exact: the figure the decision used
             "weight_band": self.weight_band,
-            "daily_dose_mcg": None if self.daily_dose_mcg is None else round(self.daily_dose_mcg, 3),
+            "daily_dose_mcg": json_number(self.daily_dose_mcg),
             "dose_increase": self.dose_increase,
             "agents": self.agents,
             "regimens": self.regimens,
@@ -71,10 +76,6 @@ def whole_months(start: date, end: date) -> int:
 @lru_cache(maxsize=4096)
 def _months_before(day: date, months: int) -> date:
     return day - relativedelta(months=months)
-
-
-def mosteller(height_cm: float, weight_kg: float) -> float:
-    return math.sqrt(height_cm * weight_kg / 3600.0)
 
 
 def enrich(g: Graph, node: URIRef, request: dict[str, Any], kb: KnowledgeBase, policy: PolicyInfo) -> Derived:
@@ -110,15 +111,18 @@ def _age(g: Graph, m: Node, member: dict, request_date: date, kb: KnowledgeBase)
 
 
 def _body(g: Graph, m: Node, member: dict, derived: Derived, kb: KnowledgeBase) -> None:
+    # A body-surface area sent is used as sent; Mosteller's is rounded as the KB states.
     if member.get("bsa_m2") is not None:
-        derived.bsa_m2 = float(member["bsa_m2"])
+        derived.bsa_m2 = exact(member["bsa_m2"])
     elif member.get("weight_kg") is not None and member.get("height_cm") is not None:
-        derived.bsa_m2 = mosteller(float(member["height_cm"]), float(member["weight_kg"]))
+        derived.bsa_m2 = mosteller(exact(member["height_cm"]), exact(member["weight_kg"]),
+                                   kb.decimal_places[BX.bodySurfaceArea])
     if derived.bsa_m2 is not None:
         g.add((m, BX.bodySurfaceArea, _decimal(derived.bsa_m2)))
     if member.get("weight_kg") is not None:
+        weight = exact(member["weight_kg"])
         for band in kb.weight_bands:
-            if band.contains(float(member["weight_kg"])):
+            if band.contains(weight):
                 g.add((m, BX.weightBand, band.iri))
                 derived.weight_band = band.notation
 
@@ -128,7 +132,7 @@ def _diagnosis(g: Graph, node: URIRef, diagnosis: dict, request_date: date, memb
     d = g.value(node, BX.diagnosis)
     if d is None:
         return
-    condition = kb.labels["condition"].get(str(diagnosis.get("condition", "")).strip().casefold())
+    condition = _condition(diagnosis, derived, kb)
     if condition is not None:
         g.add((d, BX.condition, condition))
     # Reading 4: infant ALL = diagnosed before the KB's cut-off age; without a diagnosis date it is
@@ -141,6 +145,56 @@ def _diagnosis(g: Graph, node: URIRef, diagnosis: dict, request_date: date, memb
         derived.infant_all = True
     if derived.infant_all is not None:
         g.add((d, BX.infantALL, literal(derived.infant_all)))
+
+
+def _condition(diagnosis: dict, derived: Derived, kb: KnowledgeBase) -> URIRef | None:
+    """The disease the diagnosis names, by label (diagnosis.condition) and code (diagnosis.icd10cm).
+
+    Unknown is not false: a name or code the KB does not know names nothing (and is reported).
+    A label and a code naming one disease at two levels (B-ALL, and the code of ALL) give the
+    narrower. A code never overrides the label it contradicts (AML with the code of ALL): the label,
+    the contract's required field, decides and the disagreement is reported. So a code can only add
+    what the label leaves open, and leaving it out never makes a criterion less decided."""
+    label: URIRef | None = None
+    name = diagnosis.get("condition")
+    if isinstance(name, str) and name.strip():
+        label = kb.labels["condition"].get(name.strip().casefold())
+        if label is None:
+            derived.unknown_conditions.append(("diagnosis.condition", name))
+    coded: tuple[URIRef, ...] = ()
+    code = diagnosis.get("icd10cm")
+    if isinstance(code, str) and code.strip():
+        coded = _codes(kb, BX.icd10cm).get(code.strip().casefold(), ())
+        if not coded:
+            derived.unknown_conditions.append(("diagnosis.icd10cm", code))
+    named = [c for c in (label, *coded) if c is not None]
+    # the narrowest of those that name one disease at different levels (a kind of the other)
+    narrowest = [c for c in named if not any(c in kb.broader.get(o, ()) for o in named if o != c)]
+    if len(narrowest) == 1:
+        return narrowest[0]
+    if len(narrowest) > 1:  # they disagree: the label decides, the disagreement is reported
+        sent = [("diagnosis.condition", name if label is not None else None), ("diagnosis.icd10cm", code)]
+        derived.conflicting_conditions.extend((f, v) for f, v in sent if v is not None)
+        return label
+    return None
+
+
+def _codes(kb: KnowledgeBase, prop: URIRef) -> dict[str, tuple[URIRef, ...]]:
+    """Lower-case notation -> the KB individuals a code of `prop`'s bx:codeScheme identifies (those
+    that skos:exactMatch or skos:narrowMatch it). Worked out once per knowledge base."""
+    cache = kb.__dict__.setdefault("_codes", {})
+    table = cache.get(prop)
+    if table is None:
+        g, scheme = kb.graph, kb.graph.value(prop, BX.codeScheme)
+        found: dict[str, set[URIRef]] = {}
+        for code in g.subjects(SKOS.inScheme, scheme) if scheme is not None else ():
+            notation = g.value(code, SKOS.notation)
+            for match in (SKOS.exactMatch, SKOS.narrowMatch):
+                for individual in g.subjects(match, code):
+                    if isinstance(individual, URIRef) and notation is not None:
+                        found.setdefault(str(notation).strip().casefold(), set()).add(individual)
+        table = cache[prop] = {k: tuple(sorted(v)) for k, v in found.items()}
+    return table
 
 
 def _prescriber(g: Graph, node: URIRef, prescriber: dict, kb: KnowledgeBase) -> None:
@@ -162,7 +216,7 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
     r = g.value(node, BX.regimen)
     if r is None or regimen is None or regimen.get("with") is None:
         return
-    agents: set[URIRef] = set()
+    named: set[URIRef] = set()  # agents named one by one (generic or brand name)
     regimens: set[URIRef] = set()
     unknown: list[str] = []
     for name in regimen["with"]:
@@ -172,19 +226,21 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
         elif BX.NamedRegimen in kb.types.get(found, ()):
             regimens.add(found)
         else:
-            agents.add(found)
-    # A named regimen counts by its components (its own, or those of the regimen it is a variant of).
+            named.add(found)
+    # A named regimen counts by its components (its own, and those of the regimens it is a variant of).
+    agents = set(named)
     for reg in list(regimens):
-        lineage = (reg, *kb.regimen_broader.get(reg, ()))
+        lineage = (reg, *kb.broader.get(reg, ()))
         regimens.update(lineage)
         for r_ in lineage:
             agents.update(kb.regimen_components.get(r_, ()))
-    # A regimen given as components is recognised when all of them are present (an alternative
-    # component is present when any of its agents is).
+    # A regimen given as components is recognised when all of them are named (an alternative
+    # component is present when any of its agents is); another named regimen's components do not
+    # make one (reading 3: "given as components").
     for reg, needed in kb.regimen_recognised_by.items():
-        if all(c in agents or kb.alternatives.get(c, frozenset()) & agents for c in needed):
+        if all(c in named or kb.alternatives.get(c, frozenset()) & named for c in needed):
             regimens.add(reg)
-            regimens.update(kb.regimen_broader.get(reg, ()))
+            regimens.update(kb.broader.get(reg, ()))
 
     for a in agents:
         g.add((r, BX.withAgent, a))
@@ -192,24 +248,47 @@ def _regimen(g: Graph, node: URIRef, regimen: dict | None, derived: Derived, kb:
         g.add((r, BX.withRegimen, reg))
     for name in unknown:
         g.add((r, BX.unknownAgentName, literal(name)))
-    others = {a for a in agents if a != policy.covered_drug}
-    # Alternatives stand for one agent: do not count an alternative next to one of its own agents.
-    others = {a for a in others if not (kb.alternatives.get(a, frozenset()) & others)}
-    g.add((r, BX.otherAgentCount, literal(len(others) + len(set(n.casefold() for n in unknown)))))
+    uncounted = _uncounted(kb)
+    others = {a for a in agents if a != policy.covered_drug and a not in uncounted}
+    g.add((r, BX.otherAgentCount, literal(_distinct_agents(others, kb) + len(set(n.casefold() for n in unknown)))))
     derived.agents = sorted(kb.name_of(a) for a in agents)
     derived.regimens = sorted(kb.name_of(x) for x in regimens)
     derived.unknown_agents = unknown
 
 
-def _daily_mcg(dose: dict | None, derived: Derived, kb: KnowledgeBase) -> float | None:
+def _distinct_agents(components: set[URIRef], kb: KnowledgeBase) -> int:
+    """How many agents `components` are: each drug once; an agent alternative once, and not at all
+    next to one of its own drugs or next to an alternative it shares a drug with (two regimens'
+    "either of these enzymes" and one of the enzymes named are one agent)."""
+    drugs = {c for c in components if c not in kb.alternatives}
+    covered, count = set(drugs), len(drugs)
+    for alternative in sorted(components - drugs):
+        members = kb.alternatives[alternative]
+        if not members & covered:
+            count += 1
+        covered |= members
+    return count
+
+
+def _uncounted(kb: KnowledgeBase) -> frozenset[URIRef]:
+    """Drugs of a class the KB marks bx:countedAsAgent false (supportive care), once per KB."""
+    found = kb.__dict__.get("_uncounted")
+    if found is None:
+        classes = {c for c, v in kb.graph.subject_objects(BX.countedAsAgent) if not v.toPython()}
+        found = kb.__dict__["_uncounted"] = frozenset(i for i, ts in kb.types.items() if ts & classes)
+    return found
+
+
+def _daily_mcg(dose: dict | None, derived: Derived, kb: KnowledgeBase) -> Decimal | None:
+    """mcg/day, exactly: the value as sent, or per-m2 value x body-surface area."""
     if not dose or dose.get("value") is None or dose.get("unit") not in kb.units:
         return None
     unit = kb.units[dose["unit"]]
     if not unit.per_bsa:
-        return float(dose["value"])
+        return exact(dose["value"])
     if derived.bsa_m2 is None:
         return None  # reading 7: the dose criterion is then missing
-    return float(dose["value"]) * derived.bsa_m2
+    return product(exact(dose["value"]), derived.bsa_m2)
 
 
 def _doses(g: Graph, node: URIRef, request: dict, derived: Derived, kb: KnowledgeBase) -> None:

@@ -4,16 +4,20 @@
 lifted and enriched as for a determination (so the indication, weight band and body-surface area are
 the determination's own), then the Section V tables that reasoner/dosing.py read from the KB are
 laid out with mcg/day, per-cycle totals, billing units and vials. Every figure of the policy comes
-from the graph; this module only multiplies, sums and rounds up.
+from the graph; this module only multiplies, sums and rounds up, in exact decimals
+(reasoner/dosing/arithmetic.py); figures leave as JSON numbers (`json_number`), never rounded.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rdflib import URIRef
 
 from reasoner.flow.check import InvalidRequest, check_request
+from reasoner.dosing.arithmetic import json_number, total
+from reasoner.dosing.arithmetic import product as _times
 from reasoner.dosing.doses import CycleDose, cycle_dose, units_allowed
 from reasoner.dosing.selection import Selection, select
 from reasoner.dosing.tables import SectionV, section_v
@@ -24,17 +28,12 @@ from reasoner.flow.lift import lift
 if TYPE_CHECKING:
     from reasoner.flow.engine import Reasoner
 
-_PRECISION = 4  # decimals of mcg figures in the output
-
-
-def _fmt(x: float | None) -> str:
+def _fmt(x: Decimal | None) -> str:
+    """A figure for a sentence: every digit it has, no exponent, no trailing zeros (27.5, 12, 1.1)."""
     if x is None:
         return "?"
-    return f"{x:.2f}".rstrip("0").rstrip(".")
-
-
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, _PRECISION)
+    text = f"{x:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def vial_rule(sv: SectionV) -> str | None:
@@ -118,9 +117,9 @@ def _segment_dict(part) -> dict[str, Any]:
     seg = part.segment
     item: dict[str, Any] = {"first_day": seg.first_day, "last_day": seg.last_day, "days": seg.days}
     if seg.is_dose:
-        item.update({"kind": "dose", "label_dose": seg.amount, "label_unit": seg.unit_spelling,
-                     "step_up": seg.step_up, "mcg_per_day": _round(part.mcg_per_day), "capped": part.capped,
-                     "total_mcg": _round(part.total_mcg), "vials": part.vials})
+        item.update({"kind": "dose", "label_dose": json_number(seg.amount), "label_unit": seg.unit_spelling,
+                     "step_up": seg.step_up, "mcg_per_day": json_number(part.mcg_per_day), "capped": part.capped,
+                     "total_mcg": json_number(part.total_mcg), "vials": part.vials})
     else:
         item.update({"kind": "treatment-free", "treatment_free_days": seg.free_days})
     return item
@@ -130,12 +129,18 @@ def _cycle_dict(dose: CycleDose, sv: SectionV) -> dict[str, Any]:
     c = dose.cycle
     return {"cycle": c.number, "phase": c.phase_label, "group": c.group_label, "optional": c.optional,
             "length_days": c.length_days, "segments": [_segment_dict(p) for p in dose.segments],
-            "total_mcg": _round(dose.total_mcg), "units": dose.units, "vials": dose.vials,
-            "vial_mcg": None if dose.vials is None or sv.product is None else dose.vials * sv.product.strength_mcg}
+            "total_mcg": json_number(dose.total_mcg), "units": dose.units, "vials": dose.vials,
+            "vial_mcg": None if dose.vials is None or sv.product is None
+            else json_number(_times(Decimal(dose.vials), sv.product.strength_mcg))}
 
 
 def _sum(values: list[Any]) -> Any:
     return None if not values or None in values else sum(values)
+
+
+def _course_mcg(doses: list[CycleDose]) -> Decimal | None:
+    figures = [d.total_mcg for d in doses]
+    return None if not figures or None in figures else total(figures)
 
 
 def schedule(request: Any, reasoner: "Reasoner | None" = None) -> dict[str, Any]:
@@ -147,8 +152,9 @@ def schedule(request: Any, reasoner: "Reasoner | None" = None) -> dict[str, Any]
     ctx = _Context(request, reasoner)
     sv, ind = ctx.sv, ctx.selection.indication
     missing = ctx.missing()
-    cycles = [_cycle_dict(d, sv) for d in (ctx.cycle_dose(c.number) for c in ctx.schedule.cycles)
-              if d is not None] if ctx.schedule else []
+    doses = [d for d in (ctx.cycle_dose(c.number) for c in ctx.schedule.cycles)
+             if d is not None] if ctx.schedule else []
+    cycles = [_cycle_dict(d, sv) for d in doses]
     if ind is None and not missing:
         message = ("No Section V row fits this request: its disease status, MRD status, phase and Ph status "
                    "select none of the FDA-approved indications.")
@@ -172,18 +178,18 @@ def schedule(request: Any, reasoner: "Reasoner | None" = None) -> dict[str, Any]
             "also_fits": [other.label for other in ctx.selection.also_fits]},
         "weight_kg": ctx.request["member"].get("weight_kg"),
         "weight_band": ctx.band_info(),
-        "bsa_m2": _round(ctx.bsa),
-        "maximum_daily_dose_mcg": None if ctx.schedule is None else ctx.schedule.max_daily_mcg,
+        "bsa_m2": json_number(ctx.bsa),
+        "maximum_daily_dose_mcg": None if ctx.schedule is None else json_number(ctx.schedule.max_daily_mcg),
         "maximum_cycles": None if ctx.schedule is None else ctx.schedule.last_cycle,
         "billing": None if product is None else {
-            "code": product.code, "description": product.code_label, "mcg_per_unit": product.mcg_per_unit,
+            "code": product.code, "description": product.code_label, "mcg_per_unit": json_number(product.mcg_per_unit),
             "rule": units_rule(sv)},
         "vials": None if product is None else {
-            "product": product.label, "strength_mcg": product.strength_mcg, "rule": vial_rule(sv)},
+            "product": product.label, "strength_mcg": json_number(product.strength_mcg), "rule": vial_rule(sv)},
         "cycles": cycles,
         "course_maximum": {
             "cycles": len(cycles),
-            "total_mcg": _round(_sum([c["total_mcg"] for c in cycles])),
+            "total_mcg": json_number(_course_mcg(doses)),
             "units": _sum([c["units"] for c in cycles]),
             "vials": _sum([c["vials"] for c in cycles]),
         },
@@ -221,7 +227,7 @@ def check_units(request: Any, units_billed: int | None = None, cycle: int | None
         "units_allowed": allowed, "difference": None if allowed is None else units_billed - allowed,
         "within_allowed": None if allowed is None else units_billed <= allowed,
         "billing_code": None if product is None else product.code,
-        "mcg_per_unit": None if product is None else product.mcg_per_unit,
+        "mcg_per_unit": None if product is None else json_number(product.mcg_per_unit),
         "missing": missing, "cycle_plan": None if dose is None else _cycle_dict(dose, sv),
     }
     if allowed is None:

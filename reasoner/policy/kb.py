@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
 
@@ -18,7 +19,7 @@ from rdflib.namespace import DCTERMS, SH
 from rdflib.plugins.stores.memory import Memory
 
 from reasoner.policy.resources import contract_file, turtle_files
-from reasoner.shacl.datagraph import TYPE, canonical
+from reasoner.shacl.datagraph import TYPE, canonical, exact
 
 
 class TermNamespace(Namespace):
@@ -76,14 +77,15 @@ class ShapeInfo:
 
 @dataclass(frozen=True)
 class Band:
-    """A numeric band read from the KB (age group, weight band): lower bound inclusive, upper exclusive."""
+    """A numeric band read from the KB (age group, weight band): lower bound inclusive, upper exclusive.
+    Bounds are exact decimals: a value at a bound is in the band that starts there, whatever its spelling."""
 
     iri: URIRef
     notation: str
-    at_least: float | None
-    below: float | None
+    at_least: Decimal | None
+    below: Decimal | None
 
-    def contains(self, value: float) -> bool:
+    def contains(self, value: Decimal | int) -> bool:
         return (self.at_least is None or value >= self.at_least) and (self.below is None or value < self.below)
 
 
@@ -122,7 +124,7 @@ class KnowledgeBase:
     labels: dict[str, dict[str, URIRef]]  # category -> lower-case label -> individual
     regimen_components: dict[URIRef, tuple[URIRef, ...]]
     regimen_recognised_by: dict[URIRef, tuple[URIRef, ...]]
-    regimen_broader: dict[URIRef, tuple[URIRef, ...]]
+    regimen_broader: dict[URIRef, tuple[URIRef, ...]]  # skos:broader closure of every individual
     alternatives: dict[URIRef, frozenset[URIRef]]
     age_groups: tuple[Band, ...]
     weight_bands: tuple[Band, ...]
@@ -135,6 +137,12 @@ class KnowledgeBase:
     identifiers: dict[URIRef, str]  # dcterms:identifier of named nodes (policies, versions)
     titles: dict[URIRef, str]  # preferred label of every typed individual
     notations: dict[URIRef, str] = field(default_factory=dict)
+    decimal_places: dict[URIRef, int] = field(default_factory=dict)  # derived property -> rounding
+
+    @property
+    def broader(self) -> dict[URIRef, tuple[URIRef, ...]]:
+        """What each KB individual is a kind of (skos:broader, transitively): regimens and diseases."""
+        return self.regimen_broader
 
     def by_number(self, number: str) -> Criterion:
         for c in self.criteria.values():
@@ -208,6 +216,7 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         titles={s: str(g.value(s, SKOS.prefLabel) or g.value(s, RDFS.label))
                 for s in types if (s, SKOS.prefLabel, None) in g or (s, RDFS.label, None) in g},
         notations={s: str(o) for s, o in g.subject_objects(SKOS.notation) if isinstance(s, URIRef)},
+        decimal_places=_decimal_places(g),
     )
 
 
@@ -304,8 +313,16 @@ def _bands(g: Graph, at_least: URIRef, below: URIRef) -> tuple[Band, ...]:
         for s in sorted(subjects))
 
 
-def _num(lit) -> float | None:
-    return None if lit is None else float(lit.toPython())
+def _decimal_places(g: Graph) -> dict[URIRef, int]:
+    """bx:decimalPlaces of the derived properties that a formula rounds; the body-surface area must
+    have one (Mosteller's square root is irrational: the KB says to how many places it is kept)."""
+    places = {s: int(o.toPython()) for s, o in g.subject_objects(BX.decimalPlaces)}
+    _one(g, BX.bodySurfaceArea, BX.decimalPlaces)
+    return places
+
+
+def _num(lit) -> Decimal | None:
+    return None if lit is None else exact(lit)
 
 
 def _units(g: Graph) -> dict[str, Unit]:

@@ -22,7 +22,8 @@ from rdflib.namespace import RDF, XSD
 from rdflib.store import Store
 from rdflib.term import BNode, Literal, Node
 
-__all__ = ["TYPE", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "literal", "shared", "small_graph"]
+__all__ = ["TYPE", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "exact", "literal", "shared",
+           "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
 
@@ -194,9 +195,30 @@ def literal(value: Any, datatype: Node | None = None) -> Literal:
     return _literal(type(value), key, value, datatype)
 
 
-def decimal(x: float) -> Literal:
-    """An xsd:decimal literal of a float, written as Python's shortest repr (15 x 0.8 -> 12.000000000000002)."""
-    return literal(Decimal(repr(x)), _DECIMAL)
+def exact(value: Any) -> Decimal:
+    """A number as the exact decimal it was written as: an int or a Decimal as it is, a float as its
+    shortest repr (the digits a JSON text sent: 0.8 is 0.8, not 0.8000000000000000444), a literal or
+    a string by its lexical form. Arithmetic on these is exact, so a threshold is never crossed by
+    binary noise (15 x 0.8 is 12.0, not 12.000000000000002)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):  # a Literal is a str: its lexical form
+        return Decimal(str(value))
+    raise TypeError(f"not a number: {type(value).__name__}")
+
+
+def decimal(x: Decimal | int) -> Literal:
+    """An xsd:decimal literal of an exact number. A float is refused: convert it with `exact` first,
+    where the decision of what it means is visible."""
+    if isinstance(x, (float, bool)):
+        raise TypeError("decimal() takes a Decimal or an int; use exact() on a float")
+    return literal(Decimal(x), _DECIMAL)
 
 
 @lru_cache(maxsize=4096)  # bounded: memory stays flat; nine in ten lookups hit
