@@ -66,9 +66,10 @@ def run_one(engine: Any, request: dict[str, Any], count_full: bool = True) -> di
     asked: list[str] = []
     step = None
     for _ in range(60):
-        step = next_question(engine, current, declined)
+        step = next_question(engine, current, set(asked))
         if step.question is None:
             break
+        assert step.question not in asked, f"{step.question} asked twice"
         asked.append(step.question)
         value = get_value(full, step.question)
         if value is None:

@@ -413,7 +413,7 @@ def _adaptive(client, writer, request: dict[str, Any]) -> tuple[dict, list[str]]
         assert item["linkId"] not in asked, "a question asked twice"
         asked.append(item["linkId"])
         value = get(request, item["linkId"])
-        response["item"] = response.get("item", []) + [
+        response["item"] = [i for i in response.get("item", []) if i["linkId"] != item["linkId"]] + [
             {"linkId": item["linkId"], **({"answer": answer_for(item, value)} if value is not None else {})}]
     raise AssertionError("the adaptive form did not finish")
 

@@ -1,11 +1,13 @@
 """The adaptive form: the one question whose answer can change the decision the most, until none can.
 
-Given the answers so far (a request, possibly missing required facts) and the questions already
-asked but left unanswered (declined: never asked again), `next_question` returns:
+Given the answers so far (a request, possibly missing required facts) and the questions this form
+already asked (never asked again; one left unanswered is declined), `next_question` returns:
 
 1. a required field that is still missing (no decision can be made without it), else
 2. if no pathway holds yet: among the pathways that are only missing facts (no fact sent
-   contradicts them), the unanswered fields their missing criteria read, closest pathway first
+   contradicts them), the unanswered fields their missing criteria read (or, for a criterion whose
+   fields were all given and that is still missing, those fields again: a more specific answer than
+   the order's, the lineage of an "ALL"), closest pathway first
    (fewest missing criteria), then the field more such pathways need (the answer that can move the
    most pathways, a criterion every pathway shares such as the prescriber's consultation first),
    then, among questions still tied, one whose answer alone can settle a missing criterion (the dose
@@ -51,18 +53,19 @@ def _known(model: FormModel, request: dict[str, Any]) -> set[str]:
     return {name for name in model.fields if get_value(request, name) is not None}
 
 
-def next_question(engine: Reasoner, request: dict[str, Any], declined: set[str]) -> Step:
-    """The next question for `request` (the answers so far), never one of `declined`."""
+def next_question(engine: Reasoner, request: dict[str, Any], asked: set[str]) -> Step:
+    """The next question for `request` (the answers so far, the order's facts among them), never one of
+    `asked` (the questions this form asked already, answered or declined)."""
     kb = engine.kb
     model = form_model(kb)
     known = _known(model, request)
     for name, f in model.fields.items():
-        if f.required and name not in known and name not in declined:
+        if f.required and name not in known and name not in asked:
             return Step(name, "required by the contract before anything can be decided")
     try:
         checked = check_request(request)
     except InvalidRequest as exc:
-        if exc.field in model.fields and exc.field not in declined:
+        if exc.field in model.fields:
             return Step(exc.field, "the answer given cannot be used: " + exc.reason)
         return Step(None, "the answers given cannot be evaluated: " + exc.reason)
     p = probe(engine, checked)
@@ -70,7 +73,13 @@ def next_question(engine: Reasoner, request: dict[str, Any], declined: set[str])
         return Step(None, "approved: no answer can change it", p)
 
     def is_open(name: str) -> bool:
-        return name in model.fields and name not in known and name not in declined
+        return name in model.fields and name not in known and name not in asked
+
+    def to_ask(c: Any) -> list[str]:
+        """A missing criterion's unanswered fields; if all were given (the order's "ALL" where the
+        lineage is what is missing), the ones this form has not asked yet: a more specific answer."""
+        names = sorted(model.reads.get(c.iri, ()), key=lambda n: model.fields[n].order)
+        return [n for n in names if is_open(n)] or [n for n in names if n in model.fields and n not in asked]
 
     scores: dict[str, tuple[int, int, int]] = {}
     needed_by: dict[str, list[str]] = {}
@@ -80,11 +89,9 @@ def next_question(engine: Reasoner, request: dict[str, Any], declined: set[str])
             continue
         missing = [f.criterion for f in p.explainer.findings(p.root, only) if f.truth is Truth.MISSING]
         for c in missing:
-            for name in model.reads.get(c.iri, ()):
-                if is_open(name):
-                    criteria_of.setdefault(name, set()).add(c.iri)
-        fields = [n for c in missing for n in sorted(model.reads.get(c.iri, ()), key=lambda n: model.fields[n].order)
-                  if is_open(n)]
+            for name in to_ask(c):
+                criteria_of.setdefault(name, set()).add(c.iri)
+        fields = [n for c in missing for n in to_ask(c)]
         for name in dict.fromkeys(fields):
             rank, count, order = scores.get(name, (len(missing), 0, model.fields[name].order))
             scores[name] = (min(rank, len(missing)), count - 1, order)
@@ -101,7 +108,7 @@ def next_question(engine: Reasoner, request: dict[str, Any], declined: set[str])
     # still missing decides between a denial and a referral.
     for c in p.explainer.leaves(p.root):
         if c.deny_when_not_met and p.own(c) is Truth.MISSING:
-            fields = sorted((n for n in model.reads.get(c.iri, ()) if is_open(n)), key=lambda n: model.fields[n].order)
+            fields = to_ask(c)
             if fields:
                 return Step(fields[0], f"{c.number} is missing: a denial or a referral depends on it", p, [c.number])
 

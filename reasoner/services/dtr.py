@@ -125,9 +125,8 @@ class Dtr:
             response["questionnaire"] = f"#{asked_q['id']}"
         answered = {i.get("linkId") for i in _flat(response.get("item")) if i.get("answer")}
         asked = [i.get("linkId") for i in _flat(asked_q.get("item")) if i.get("type") not in ("display", "group")]
-        declined = {link for link in asked if link not in answered}
         request = self._request_of(response)
-        step = next_question(self.engine, request, declined)
+        step = next_question(self.engine, request, set(asked))
         model = form_model(self.engine.kb)
         if step.question is None:
             response["status"] = "completed"
@@ -137,8 +136,9 @@ class Dtr:
             help_items = [i for i in item.get("item", []) if i.get("type") == "display"]
             if help_items:
                 help_items[0]["text"] = f"{help_items[0]['text']} Asked now: {step.why}."
-            if step.question in asked:  # asked again (its answer could not be used): moved last, answer cleared
+            if step.question in asked:  # asked again (its answer could not be used): moved last
                 asked_q["item"] = [i for i in asked_q.get("item", []) if i.get("linkId") != step.question]
+            if step.question in answered:  # an answer it has does not settle it: cleared, to be answered anew
                 response["item"] = _without_answer(response.get("item"), step.question)
             asked_q.setdefault("item", []).append(item)
         return {"resourceType": "Parameters", "parameter": [{"name": "return", "resource": response}]}
