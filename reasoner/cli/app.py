@@ -1,7 +1,7 @@
 """The `blincyto` command line: one Typer application, its commands registered by their modules.
 
     blincyto check REQUEST [--format text|json|ttl] [--store DIR|URL]   REQUEST: a file, or - for stdin
-    blincyto batch | schedule | units | store | query | serve | review | lint | witnesses | diff | impact
+    blincyto batch | schedule | units | store | query | serve | serve-fhir | review | lint | witnesses | diff | impact
     blincyto version
 
 Each command module (`reasoner.cli.<name>`) has a `register(app)` function and imports the engine
@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from reasoner.cli import batch, check, review, schedule, store
+from reasoner.cli import batch, check, review, schedule, services, store
 
 EXIT_POLICY = 3  # the policy files hold a mistake that would make decisions meaningless
 
@@ -29,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (check, schedule, batch, store, review):
+for _module in (check, schedule, batch, store, review, services):
     _module.register(app)
 
 

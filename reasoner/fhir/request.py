@@ -58,11 +58,14 @@ class Candidate:
                 "expression": f"{self.entry.path}.{relative}" if relative else self.entry.path}
 
 
-def read_bundle(obj: Any, kb: KnowledgeBase) -> Extraction:
-    """Bundle (parsed JSON) -> Extraction; raises FhirInputError for input the mapping cannot read."""
+def read_bundle(obj: Any, kb: KnowledgeBase, *, partial: bool = False) -> Extraction:
+    """Bundle (parsed JSON) -> Extraction; raises FhirInputError for input the mapping cannot read.
+
+    `partial=True` (a questionnaire pre-filled from an order, which may lack required facts): the
+    request is what the Bundle gives, not checked against the contract and missing what it lacks."""
     mapping = mapping_for(kb)
     bundle = open_bundle(obj)
-    return _Reader(bundle, mapping).run()
+    return _Reader(bundle, mapping).run(partial)
 
 
 def _bundle_entry(bundle: Bundle) -> Entry:
@@ -96,7 +99,7 @@ class _Reader:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self) -> Extraction:
+    def run(self, partial: bool = False) -> Extraction:
         candidates: list[Candidate] = []
         for source in self.mapping.sources:
             candidates.extend(self._source(source))
@@ -121,6 +124,9 @@ class _Reader:
                 continue
             _put(request, name, [] if value is _EMPTY else value)
             sources[name] = _unique(c.source for c in chosen)
+        if partial:
+            self._unused()
+            return Extraction(request, sources, self.findings, self.bundle)
         self._require(request)
         self._unused()
         try:

@@ -144,12 +144,15 @@ def _item_type(schema: dict[str, Any]) -> str:
 
 
 def response_bundle(det: dict[str, Any], kb: KnowledgeBase, extraction: Extraction | None = None,
-                    request_date: str | None = None, created: datetime | None = None) -> dict[str, Any]:
+                    request_date: str | None = None, created: datetime | None = None,
+                    authorization: str | None = None) -> dict[str, Any]:
     """The PAS response Bundle for a determination (see the module doc).
 
     `extraction` (from read_bundle) supplies the request Bundle's Claim, Patient, insurer and provider,
     which the response references and carries; without it (a contract request answered in FHIR) the
-    response stands alone, referencing the request by its identifier.
+    response stands alone, referencing the request by its identifier. `authorization`: the payer's
+    number for this request (a service keeps it across resubmissions); else one derived from the
+    request's id and date.
     """
     settings = _settings(kb)
     decision = det["decision"]
@@ -179,7 +182,7 @@ def response_bundle(det: dict[str, Any], kb: KnowledgeBase, extraction: Extracti
     requestor_entry = bundle.resolve(claim.resource.get("provider")) if claim is not None else None
 
     pended = decision != "approve"
-    pre_auth = _pre_auth_ref(det, request_date or "") if not pended else None
+    pre_auth = (authorization or _pre_auth_ref(det, request_date or "")) if not pended else None
     period = None
     if not pended and request_date and det.get("approval_months"):
         start = date.fromisoformat(request_date)
@@ -261,12 +264,13 @@ def _disposition(det: dict[str, Any]) -> str:
     return f"Pended for clinician review (recommendation: {decision})."
 
 
-def response_for(evaluation: Any, kb: KnowledgeBase, extraction: Extraction | None = None) -> dict[str, Any]:
+def response_for(evaluation: Any, kb: KnowledgeBase, extraction: Extraction | None = None,
+                 authorization: str | None = None) -> dict[str, Any]:
     """The response Bundle of an engine Evaluation (its request date read from the request graph)."""
     request_date = evaluation.request_graph.value(evaluation.request_iri, BX.requestDate)
     return response_bundle(evaluation.determination, kb, extraction,
                            request_date=None if request_date is None else str(request_date),
-                           created=evaluation.ended_at)
+                           created=evaluation.ended_at, authorization=authorization)
 
 
 def _number(value: Any) -> Any:

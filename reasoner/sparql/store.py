@@ -568,6 +568,10 @@ class RemoteStore:
         self._post(drops + " ;\n" + _insert_data(kb_quads()))
         return names
 
+    def update(self, text: str) -> None:
+        """Run one SPARQL 1.1 Update (one request: it lands whole or not at all)."""
+        self._post(text)
+
     def add(self, evaluation: Any) -> str:
         return self.add_all([evaluation])[0]
 

@@ -13,7 +13,8 @@ The guard (an ASGI middleware around the whole application) does, for every requ
 - **Body limits on every path**: a `Content-Length` above the limit is refused before a byte is
   read; a chunked body is counted as it arrives (413); a body that stalls between two pieces gets 408.
 - **Errors say nothing internal**: client errors are plain text naming what to change; anything
-  unexpected is `500 internal error` with nothing more (no exception name, no path, no data).
+  unexpected is `500 internal error` with nothing more (no exception name, no path, no data). A
+  service whose clients expect another error body (FHIR's OperationOutcome) passes `render`.
 - **An access log** of method, route, status and milliseconds: never the query string, the body,
   or a path the service does not know (a client-made path may carry anything).
 """
@@ -38,6 +39,7 @@ from reasoner.web.limits import Limits
 
 __all__ = ["HostRule", "host_rule", "make_app", "plain", "NOTE", "KNOWN_METHODS"]
 
+Render = Callable[..., Response] | None  # (status, message, headers) -> the error response
 NOTE = "reasoner.log_note"  # scope key: a short remark for the access log line (no data in it)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -108,8 +110,9 @@ class Guard:
     """The ASGI middleware described in the module docstring (one per application)."""
 
     def __init__(self, app: ASGIApp, *, hosts: HostRule, limits: Limits, log: Callable[[str], None],
-                 known_paths: frozenset[str]) -> None:
+                 known_paths: frozenset[str], render: Render = None) -> None:
         self.app, self.hosts, self.limits, self.log, self.known = app, hosts, limits, log, known_paths
+        self.render = render or plain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,13 +128,13 @@ class Guard:
         try:
             refusal = self._refusal(scope)
             if refusal is not None:
-                await plain(*refusal, headers={"Connection": "close"})(scope, receive, logged_send)
+                await self.render(*refusal, {"Connection": "close"})(scope, receive, logged_send)
             else:
                 await self.app(scope, self._limited(receive), logged_send)
         except Exception:  # noqa: BLE001 - whatever went wrong, the client learns nothing internal
             scope.setdefault(NOTE, "internal error")
             if not state["started"]:
-                await plain(500, "internal error", {"Connection": "close"})(scope, receive, logged_send)
+                await self.render(500, "internal error", {"Connection": "close"})(scope, receive, logged_send)
         finally:
             self._log(scope, state["status"] if state["started"] else 0, started)
 
@@ -196,17 +199,22 @@ def _headers(scope: Scope) -> dict[str, str]:
     return out
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's HTTPException (404, 405, 408, 413 ...) as plain text, with its headers."""
-    assert isinstance(exc, HTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else "refused"
-    return plain(exc.status_code, detail, dict(exc.headers or {}))
+def _http_error(render: Callable[..., Response]) -> Callable[..., Any]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        """Starlette's HTTPException (404, 405, 408, 413 ...) as plain text (or `render`), with its headers."""
+        assert isinstance(exc, HTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else "refused"
+        return render(exc.status_code, detail, dict(exc.headers or {}))
+
+    return handler
 
 
 def make_app(routes: Sequence[BaseRoute], *, hosts: HostRule, limits: Limits, log: Callable[[str], None],
-             lifespan: Any = None) -> Starlette:
-    """The application: `routes` behind the guard, HTTP errors as plain text, no debug pages."""
+             lifespan: Any = None, render: Render = None) -> Starlette:
+    """The application: `routes` behind the guard, HTTP errors as plain text (or `render(status,
+    message, headers)`), no debug pages."""
     known = frozenset(getattr(r, "path", "") for r in routes) - {""}
     return Starlette(routes=list(routes), lifespan=lifespan,
-                     middleware=[Middleware(Guard, hosts=hosts, limits=limits, log=log, known_paths=known)],
-                     exception_handlers={HTTPException: _http_error})
+                     middleware=[Middleware(Guard, hosts=hosts, limits=limits, log=log, known_paths=known,
+                                            render=render)],
+                     exception_handlers={HTTPException: _http_error(render or plain)})
