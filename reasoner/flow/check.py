@@ -26,11 +26,13 @@ import re
 from decimal import Decimal
 from functools import cache
 from itertools import islice
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 from reasoner.policy.resources import contract_file
 
@@ -79,6 +81,9 @@ def request_schema() -> dict:
 
 @cache
 def _validator() -> Draft202012Validator:
+    """jsonschema, imported only here: only the errors of a rejected request need its wording."""
+    from jsonschema import Draft202012Validator
+
     schema = request_schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -93,9 +98,22 @@ def _accepts() -> Callable[[Any], Any]:
     tests/test_check_properties.py holds the two validators to the same verdict."""
     schema = copy.deepcopy(request_schema())  # fastjsonschema rewrites the `$ref`s it resolves in place
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # the keywords used are draft-07's too
-    checker = Draft202012Validator.FORMAT_CHECKER
-    return fastjsonschema.compile(schema, formats={"date": lambda value: checker.conforms(value, "date")},
+    return fastjsonschema.compile(schema, formats={"date": _is_date},
                                   use_default=False)  # never write into the caller's object
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _is_date(value: Any) -> bool:
+    """jsonschema's `date` format check (jsonschema/_format.py `is_date`, which the FormatChecker
+    runs with ValueError meaning "no"), spelled here so a valid request never imports jsonschema."""
+    if not isinstance(value, str):
+        return True
+    try:
+        return bool(_DATE.fullmatch(value) and _dt.date.fromisoformat(value))
+    except ValueError:
+        return False
 
 
 def schema_accepts(obj: Any) -> bool:
