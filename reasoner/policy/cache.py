@@ -67,7 +67,7 @@ def key(inputs: Iterable[Path]) -> str:
     package = Path(__file__).resolve().parent.parent
     for label, paths in (("input", list(inputs)), ("code", _package_files())):
         for path in paths:
-            name = str(path.resolve().relative_to(package)) if label == "code" else str(path)
+            name = str(path.relative_to(package)) if label == "code" else str(path)
             data = Path(path).read_bytes()
             h.update(f"{label}\0{name}\0{len(data)}\0".encode())
             h.update(data)
