@@ -196,3 +196,15 @@ def test_concurrent_first_runs_all_decide(tmp_path):
     assert left and all(name.startswith("kb-") and name.endswith(".pickle") for name in left), left
     again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=300)
     assert again.returncode == 0 and json.loads(again.stdout)["decision"] == "approve"
+
+
+def test_old_entries_are_pruned(cache_dir):
+    cache_dir.mkdir(mode=0o700)
+    for i in range(cache.KEEP + 5):
+        stale = cache_dir / f"kb-{i:064x}.pickle"
+        stale.write_bytes(b"old")
+        os.utime(stale, (1_000_000 + i, 1_000_000 + i))
+    kb_module.load()
+    left = list(cache_dir.glob("kb-*.pickle"))
+    assert len(left) == cache.KEEP
+    assert not (cache_dir / f"kb-{0:064x}.pickle").exists()  # the oldest went first

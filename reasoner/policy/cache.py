@@ -67,7 +67,7 @@ def key(inputs: Iterable[Path]) -> str:
     package = Path(__file__).resolve().parent.parent
     for label, paths in (("input", list(inputs)), ("code", _package_files())):
         for path in paths:
-            name = str(path.relative_to(package)) if label == "code" else str(path)
+            name = str(path.relative_to(package)) if label == "code" else Path(path).name  # content, not place
             data = Path(path).read_bytes()
             h.update(f"{label}\0{name}\0{len(data)}\0".encode())
             h.update(data)
@@ -188,8 +188,19 @@ def write(entry_key: str, value: Any, known: frozenset) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _prune(where)
     except Exception:  # noqa: BLE001 - e.g. a read-only home: run without a cache
         return
+
+
+KEEP = 24  # entries kept: a few policy versions' and checkouts' worth; every code change is a new key
+
+
+def _prune(where: Path) -> None:
+    """Only the KEEP newest entries stay (a reader holding an older one open still reads it whole)."""
+    entries = sorted(where.glob("kb-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[KEEP:]:
+        old.unlink(missing_ok=True)
 
 
 def remember(base_key: str | None, name: str, compute: Callable[[], T]) -> T:
