@@ -9,7 +9,8 @@ or in the code, is a different key: a stale entry can never be read. A policy th
 checks raises before anything is written, so an entry exists only for content that passed them.
 
 Trust: a pickle runs code when read, so an entry is read only from a directory this user owns and
-nobody else can write (0700), and only if the file is this user's and not group/world-writable.
+nobody else can write (created 0700; a symbolic link is not followed), and only if the file is this
+user's and not group/world-writable; classes are resolved only from the modules a KB is made of.
 An entry is a header (magic, key, digest of the payload) and the payload; a truncated, corrupt or
 foreign entry is ignored (and rewritten), never trusted. Writes go to a temporary file in the same
 directory and are renamed into place, so concurrent first runs each write a whole entry and readers
@@ -75,7 +76,8 @@ def key(inputs: Iterable[Path]) -> str:
 
 
 def _private_dir(create: bool) -> Path | None:
-    """The cache directory if it is this user's alone (created 0700 if asked), else None."""
+    """The cache directory if it is this user's and nobody else can write it (created 0700 if asked),
+    else None."""
     where = directory()
     try:
         if create:
@@ -83,7 +85,7 @@ def _private_dir(create: bool) -> Path | None:
         info = where.lstat()
     except OSError:
         return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
         return None
     return where
 
