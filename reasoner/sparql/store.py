@@ -59,6 +59,7 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, XSD
 from reasoner.flow.provenance import BX, DIST_NAME, determination_graph, engine_version
 from reasoner.policy.resources import data_dir, turtle_files
 from reasoner.policy.oxigraph import to_oxigraph
+from reasoner.sparql.querytext import names_dataset
 
 __all__ = [
     "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "PREFIXES", "StoreError", "QuerySyntaxError", "LocalStore",
@@ -766,7 +767,8 @@ def _run_query(store: ox.Store, text: str) -> Any:
     if is_update(text):
         raise StoreError(UPDATES_REFUSED)
     try:
-        return store.query(text, use_default_graph_as_union=True)
+        # the union of the graphs, unless the query names its own dataset (FROM / FROM NAMED)
+        return store.query(text, use_default_graph_as_union=not names_dataset(text))
     except SyntaxError as exc:
         raise _syntax_error(exc) from None
     except OSError as exc:
