@@ -498,6 +498,9 @@ def test_crd_order_sign(server, writer):
         info = _coverage_info(c.post(f"/cds-services/{sign['order-select']}", json=hook_request(writer, missing, "order-select", False))
                               .json()["systemActions"][0]["resource"])
         assert info["pa-needed"] == "auth-needed" and "doc-needed" not in info and "questionnaire" not in info
+    # the access log names a hook call by its route's template, never the path as sent
+    log = server.log.read_text()
+    assert "POST /cds-services/{service_id} 200" in log and f"/cds-services/{sign['order-sign']} " not in log
 
 
 def test_crd_unrelated_orders_get_no_action(server, writer):

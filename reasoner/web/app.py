@@ -22,6 +22,7 @@ The guard (an ASGI middleware around the whole application) does, for every requ
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -112,6 +113,10 @@ class Guard:
     def __init__(self, app: ASGIApp, *, hosts: HostRule, limits: Limits, log: Callable[[str], None],
                  known_paths: frozenset[str], render: Render = None) -> None:
         self.app, self.hosts, self.limits, self.log, self.known = app, hosts, limits, log, known_paths
+        # a route with parameters is logged by its template (`/cds-services/{service_id}`), never the
+        # path as sent
+        self.templates = [(re.compile(re.sub(r"\\\{[^{}]*\\\}|\{[^{}]*\}", "[^/]+", re.escape(t))), t)
+                          for t in sorted(known_paths) if "{" in t]
         self.render = render or plain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -185,7 +190,8 @@ class Guard:
     def _log(self, scope: Scope, status: int, started: float) -> None:
         method = scope.get("method", "")
         path = scope.get("path", "")
-        route = path if path in self.known else "(other path)"
+        route = path if path in self.known else next(
+            (template for pattern, template in self.templates if pattern.fullmatch(path)), "(other path)")
         note = scope.get(NOTE)
         shown = status or "-"
         self.log(f"{time.strftime('%d/%b/%Y %H:%M:%S')} {method if method in KNOWN_METHODS else '(other)'} "
