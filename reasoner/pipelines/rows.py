@@ -164,12 +164,12 @@ def format_error(fmt: Format, request_id: str | None, field_: str, reason: str, 
 
 
 def format_nq(ev: Any, record: Record) -> str:
-    from reasoner.flow.provenance import determination_graph
+    """The determination's dataset as N-Quads (written directly: `provenance.determination_nquads`),
+    then the mark line that names the record."""
+    from reasoner.flow.provenance import determination_nquads
 
     _json(ev.determination)  # every number of the graph that is not the request's own is in it
-    quads = determination_graph(ev).serialize(format="nquads")
-    if not quads.endswith("\n"):
-        quads += "\n"
+    _, quads = determination_nquads(ev)
     mark = {"id": ev.determination["id"], "decision": ev.determination["decision"], **record.source}
     return quads + NQ_MARK + json.dumps(mark, ensure_ascii=False) + "\n"
 
