@@ -139,3 +139,25 @@ def test_a_batch_file_never_shares_a_blank_node_between_determinations(tmp_path,
                 owners.setdefault(t.value, set()).add(determination)
     assert owners and all(len(d) == 1 for d in owners.values())
     assert len({m for m in re.findall(r"urn:blincyto:determination:[0-9a-f-]+", text)}) == 12
+
+
+def test_batch_store_adds_every_determination_and_no_error_row(tmp_path):
+    from typer.testing import CliRunner
+
+    from reasoner.cli import app
+    from reasoner.sparql import store as st
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in requests(9, seed=11)) + "{not json\n")
+    result = CliRunner().invoke(app, ["batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--store",
+                                      str(tmp_path / "st"), "-w", "1"])
+    assert result.exit_code == 1, result.stderr  # the error row
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    ids = sorted(r["id"] for r in rows if "error" not in r)
+    assert len(ids) == 9
+    with st.open_store(tmp_path / "st") as s:
+        found = sorted(str(row["id"].value) for row in s.query(st.with_prefixes(
+            "SELECT ?id { ?d a bx:Determination ; bx:requestId ?id }")))
+    assert found == ids
+    spark = CliRunner().invoke(app, ["batch", str(src), "-o", str(tmp_path / "o2"), "--store", "x", "--spark"])
+    assert spark.exit_code == 2 and "--store is not available with --spark" in spark.stderr

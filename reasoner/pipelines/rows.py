@@ -48,14 +48,16 @@ class Row(NamedTuple):
     id: str | None
     decision: str | None  # None for an error row
     internal: bool = False  # an error row for an exception of the engine, not for bad input
+    quads: str = ""  # `batch --store`: the determination in the store's named graphs, as N-Quads
 
 
 class _NotFinite(Exception):
     pass
 
 
-def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
-    """One record to one formatted row; never raises for anything a record may hold."""
+def evaluate_record(engine: Any, record: Record, fmt: Format, store: bool = False) -> Row:
+    """One record to one formatted row; never raises for anything a record may hold. `store`: the row
+    also carries the determination as the store's N-Quads (`reasoner.sparql.store` layout)."""
     from reasoner.fhir.evaluate import evaluate_text
     from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
 
@@ -72,7 +74,13 @@ def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
             text = format_fhir(ev, extraction, engine, record)
         else:
             text = format_determination(fmt, det, record)
-        return Row(text, det["id"], det["decision"])
+        quads = ""
+        if store:
+            from reasoner.flow.provenance import determination_nquads
+
+            _json(det)
+            quads = determination_nquads(ev, provenance_graph=True)[1]
+        return Row(text, det["id"], det["decision"], False, quads)
     except InvalidRequest as exc:
         if request_id is None:
             request_id = peek_id(record.data)

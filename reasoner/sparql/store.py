@@ -29,7 +29,7 @@ Use from other modules (batch mode, services):
     with store.open_store(target) as s:   # a directory (created and loaded on first use), or the
         s.add(evaluation)                 # http(s) URL of a SPARQL 1.1 Update endpoint
         s.add_all(evaluations)            # one transaction / one HTTP request for many
-        s.add_all(evaluations, bulk=True) # large batches: Oxigraph's bulk loader, ~3x faster
+        s.add_all(evaluations, bulk=True) # large batches: Oxigraph's bulk loader, ~2x faster
 
 `add` returns the determination's activity IRI. Store problems raise StoreError (no PHI in it).
 """
@@ -359,9 +359,11 @@ class LocalStore:
     def add_all(self, evaluations: Iterable[Any], *, bulk: bool = False) -> list[str]:
         """Add many determinations in one transaction.
 
-        `bulk=True` writes through Oxigraph's bulk loader instead: about three times faster for
-        large batches (some 5 ms instead of 15 ms a determination), but not one transaction: a
-        crash part-way can leave part of the batch stored.
+        Each determination is written as N-Quads text (`determination_nquads`) and Oxigraph parses and
+        loads it: about 2 ms of Python a determination; the rest is Oxigraph's (~640 quads a
+        determination at ~28,000 quads/s in one transaction on a shared 2-core machine,
+        docs/performance.md). `bulk=True` writes through Oxigraph's bulk loader instead: about twice
+        as fast, but not one transaction: a crash part-way can leave part of the batch stored.
         """
         iris, texts = [], []
         for ev in evaluations:
@@ -569,6 +571,13 @@ class RemoteStore:
             iri, qs = determination_quads(ev)
             iris.append(iri)
             quads.extend(qs)
+        if quads:
+            self._post(_insert_data(quads))
+        return iris
+
+    def add_nquads(self, iris: list[str], texts: Iterable[str], *, bulk: bool = False) -> list[str]:
+        """Store determinations already written as N-Quads, in one INSERT DATA request."""
+        quads = list(ox.parse("".join(texts), format=ox.RdfFormat.N_QUADS))
         if quads:
             self._post(_insert_data(quads))
         return iris
