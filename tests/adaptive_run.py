@@ -53,7 +53,7 @@ def run_one(engine: Any, request: dict[str, Any], count_full: bool = True) -> di
     from reasoner.fhir.request import read_bundle
     from reasoner.flow.check import check_request
     from reasoner.services.adaptive import next_question
-    from reasoner.services.fields import get_value, put_value
+    from reasoner.flow.dotted import get_value, put_value
     from reasoner.services.probe import outcome, probe
     from reasoner.services.questionnaire import answers_of, build_questionnaire, response_items
 

@@ -282,3 +282,27 @@ def test_query_reads_a_store_while_it_is_open_for_writing(tmp_path):
         result = run("query", "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", "--store", target, "--format", "csv")
     assert result.exit_code == 0, result.output
     assert int(result.stdout.splitlines()[1]) > 1000
+
+
+def test_query_with_from_reads_only_the_graphs_it_names(tmp_path):
+    """A query's own FROM is its dataset (the union of every graph is only the default)."""
+    target = tmp_path / "store"
+    assert run("store", "init", target).exit_code == 0
+    names = st.kb_graph_names()
+    count = "SELECT (COUNT(*) AS ?n) {}WHERE {{ ?s a sh:NodeShape }}"
+    union = run("query", count.format(""), "--store", target, "--format", "csv")
+    shapes = run("query", count.format(f"FROM <{names['shapes']}> "), "--store", target, "--format", "csv")
+    ontology = run("query", count.format(f"FROM <{names['ontology']}> "), "--store", target, "--format", "csv")
+    assert union.exit_code == shapes.exit_code == ontology.exit_code == 0
+    n = {k: int(r.stdout.splitlines()[1]) for k, r in (("union", union), ("shapes", shapes), ("ontology", ontology))}
+    assert n["union"] == n["shapes"] > 0 and n["ontology"] == 0
+
+
+def test_a_from_in_a_comment_a_string_or_an_iri_names_no_dataset():
+    from reasoner.sparql.querytext import names_dataset
+
+    assert names_dataset("SELECT * FROM <urn:g> { ?s ?p ?o }")
+    assert names_dataset("select * from named <urn:g> { graph ?g { ?s ?p ?o } }")
+    for text in ('# FROM <urn:g>\nSELECT * { ?s ?p ?o }', 'SELECT * { ?s ?p "FROM" }',
+                 "SELECT * { ?s <urn:FROM> ?o }", "SELECT ?FROM { ?FROM ?p ?o }", "SELECT * { ?s ex:FROM ?o }"):
+        assert not names_dataset(text), text

@@ -21,6 +21,7 @@ from reasoner.fhir.fhirpath import evaluate
 from reasoner.fhir.mapping import FhirMapping, Source, mapping_for
 from reasoner.fhir.values import Unusable, codings, concept_text, json_number, read_date, read_dose, read_value
 from reasoner.flow.check import InvalidRequest, check_request
+from reasoner.flow.dotted import get_value, put_value
 from reasoner.policy.kb import KnowledgeBase
 
 __all__ = ["Extraction", "read_bundle"]
@@ -116,13 +117,13 @@ class _Reader:
             value, chosen = self._choose(date_field, by_field.pop(date_field), None)
             if value is not None:
                 request_date = value
-                _put(request, date_field, value)
+                put_value(request, date_field, value)
                 sources[date_field] = _unique(c.source for c in chosen)
         for name in sorted(by_field, key=lambda f: (f.count("."), f)):
             value, chosen = self._choose(name, by_field[name], request_date)
             if value is None:
                 continue
-            _put(request, name, [] if value is _EMPTY else value)
+            put_value(request, name, [] if value is _EMPTY else value)
             sources[name] = _unique(c.source for c in chosen)
         if partial:
             self._unused()
@@ -414,7 +415,7 @@ class _Reader:
 
     def _require(self, request: dict) -> None:
         for name in self.mapping.required:
-            if _get(request, name) is None:
+            if get_value(request, name) is None:
                 raise FhirInputError(self._expected(name), f"gives no {name}, which contract v1 requires: code it in "
                                      f"the Bundle or answer a QuestionnaireResponse item with linkId '{name}'",
                                      "required")
@@ -500,23 +501,3 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
         if not any(_same(v, w) for w in out):
             out.append(v)
     return out
-
-
-def _put(request: dict, dotted: str, value: Any) -> None:
-    node = request
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
-        node[parts[-1]].update(value)
-    else:
-        node[parts[-1]] = value
-
-
-def _get(request: dict, dotted: str) -> Any:
-    node: Any = request
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node

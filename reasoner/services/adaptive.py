@@ -33,7 +33,8 @@ from typing import Any
 from reasoner.flow.check import InvalidRequest, check_request
 from reasoner.flow.engine import Reasoner
 from reasoner.flow.explain import Truth
-from reasoner.services.fields import FormModel, form_model, get_value
+from reasoner.flow.dotted import get_value
+from reasoner.services.fields import FormModel, form_model
 from reasoner.services.probe import Probe, domain, own_truths, probe, with_value
 
 __all__ = ["Step", "next_question"]

@@ -38,7 +38,7 @@ from reasoner.flow.engine import Reasoner
 from reasoner.services.claims import ClaimRecord, ClaimStore, lean_quads
 from reasoner.services.pas import Decided, mark
 from reasoner.services.errors import ServiceError
-from reasoner.services.fields import put_value
+from reasoner.flow.dotted import put_value
 from reasoner.services.questionnaire import answers_of
 from reasoner.services.settings import CdsServiceInfo, settings_for
 

@@ -35,7 +35,7 @@ from reasoner.flow.check import request_schema
 from reasoner.policy.kb import BX, Criterion, KnowledgeBase
 from reasoner.policy.resources import contract_file
 
-__all__ = ["Field", "FormModel", "form_model", "get_value", "put_value", "drop_value"]
+__all__ = ["Field", "FormModel", "form_model", "drop_value"]
 
 NESTED = (SH.property, SH.node, SH.qualifiedValueShape, SH["not"])
 LISTED = (SH["or"], SH["and"], SH.xone)
@@ -110,28 +110,8 @@ def form_model(kb: KnowledgeBase) -> FormModel:
 
 
 # ---------------------------------------------------------------------------------------------
-# Request values by dotted path (what every service module needs)
+# Dropping a value by dotted path (reading and setting one: reasoner.flow.dotted)
 # ---------------------------------------------------------------------------------------------
-
-def get_value(request: dict[str, Any], dotted: str) -> Any:
-    node: Any = request
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def put_value(request: dict[str, Any], dotted: str, value: Any) -> None:
-    node = request
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
-        node[parts[-1]].update(value)
-    else:
-        node[parts[-1]] = value
-
 
 def drop_value(request: dict[str, Any], dotted: str) -> None:
     parts = dotted.split(".")

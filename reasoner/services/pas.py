@@ -33,7 +33,8 @@ from reasoner.fhir.response import response_for
 from reasoner.flow.engine import Reasoner
 from reasoner.services.claims import REVIEW_BASE, ClaimRecord, ClaimStore, Review, lean_quads, new_authorization, now
 from reasoner.services.errors import ServiceError, from_fhir
-from reasoner.services.fields import form_model, get_value
+from reasoner.flow.dotted import get_value
+from reasoner.services.fields import form_model
 from reasoner.services.settings import ServiceSettings, settings_for
 
 __all__ = ["Decided", "Pas", "Prepared", "claim_key", "decide"]

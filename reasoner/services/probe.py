@@ -26,7 +26,8 @@ from reasoner.flow.enrich import enrich
 from reasoner.flow.lift import lift
 from reasoner.flow.explain import Explainer, Truth
 from reasoner.policy.kb import Criterion, KnowledgeBase
-from reasoner.services.fields import Field, FormModel, drop_value, get_value, put_value
+from reasoner.flow.dotted import get_value, put_value
+from reasoner.services.fields import Field, FormModel, drop_value
 from reasoner.shacl.datagraph import TYPE
 
 __all__ = ["Probe", "probe", "own_truths", "with_value", "domain", "outcome", "ANY_TEXT"]

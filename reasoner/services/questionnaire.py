@@ -42,7 +42,8 @@ from reasoner.flow.engine import Reasoner
 from reasoner.flow.explain import Truth
 from reasoner.flow.check import InvalidRequest, check_request, request_schema
 from reasoner.policy.kb import KnowledgeBase
-from reasoner.services.fields import Field, FormModel, Root, form_model, get_value, put_value
+from reasoner.flow.dotted import get_value, put_value
+from reasoner.services.fields import Field, FormModel, Root, form_model
 from reasoner.services.probe import domain, own_truths, with_value
 from reasoner.services.settings import ServiceSettings, settings_for
 

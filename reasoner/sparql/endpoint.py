@@ -55,6 +55,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from reasoner.sparql.offline import network_refusal
+from reasoner.sparql.querytext import code_only, names_dataset
 from reasoner.web.app import NOTE, host_rule, make_app, plain
 from reasoner.web.limits import Limits
 from reasoner.web.server import serve as serve_app
@@ -142,23 +143,13 @@ def _negotiate(accept: str, table: dict[str, Any], default: str) -> str:
 
 
 _POSITION = re.compile(r"error at (\d+):(\d+)")
-_NOT_CODE = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
-                       r'|<[^<>"{}|^`\\\x00-\x20]*>|#[^\n]*')
 _DECLARED = re.compile(r"\bPREFIX\s+([A-Za-z][\w.-]*)?:", re.IGNORECASE)
 _USED = re.compile(r"(?<![\w?$.:-])([A-Za-z][\w.-]*)?:(?=[\w%\\])")
 
 
-_FROM = re.compile(r"(?<![\w?$:.-])FROM(?![\w:-])", re.IGNORECASE)
-
-
-def _code(text: str) -> str:
-    """The query with strings, IRIs and comments blanked (lines kept): a best reading, for messages."""
-    return _NOT_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
-
-
 def _undeclared_prefix(text: str, known: Iterable[str]) -> tuple[str, int] | None:
     """(prefix, line) of the first prefixed name whose prefix nobody declared (a best reading of the text)."""
-    code = _code(text)
+    code = code_only(text)
     declared = set(known) | {m.group(1) or "" for m in _DECLARED.finditer(code)}
     for m in _USED.finditer(code):
         if (m.group(1) or "") not in declared:
@@ -251,7 +242,7 @@ def _answer(store: ox.Store, job: dict[str, Any], conn: Connection, prefixes: di
     kwargs: dict[str, Any] = {"prefixes": prefixes}
     if job["default_graphs"]:
         kwargs["default_graph"] = [ox.NamedNode(g) for g in job["default_graphs"]]
-    elif not _FROM.search(_code(job["query"])):  # the union would override the query's own FROM
+    elif not names_dataset(job["query"]):  # the union would override the query's own FROM
         kwargs["use_default_graph_as_union"] = True
     if job["named_graphs"]:
         kwargs["named_graphs"] = [ox.NamedNode(g) for g in job["named_graphs"]]

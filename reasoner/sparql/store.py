@@ -60,6 +60,7 @@ from reasoner.flow.provenance import BX, DIST_NAME, engine_version
 from reasoner.flow.provenance import determination_nquads as determination_nquads_of
 from reasoner.policy.resources import data_dir, turtle_files
 from reasoner.policy.oxigraph import to_oxigraph
+from reasoner.sparql.querytext import names_dataset
 
 __all__ = [
     "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "PREFIXES", "StoreError", "QuerySyntaxError", "LocalStore",
@@ -762,7 +763,8 @@ def _run_query(store: ox.Store, text: str) -> Any:
     if is_update(text):
         raise StoreError(UPDATES_REFUSED)
     try:
-        return store.query(text, use_default_graph_as_union=True)
+        # the union of the graphs, unless the query names its own dataset (FROM / FROM NAMED)
+        return store.query(text, use_default_graph_as_union=not names_dataset(text))
     except SyntaxError as exc:
         raise _syntax_error(exc) from None
     except OSError as exc:
