@@ -130,7 +130,7 @@ def main() -> None:
                 base = rate
             ratios[name].append(rate / base)
     print(f"{args.n} generated requests, {args.rounds} rounds, one process; CPU of this process "
-          f"(store: RocksDB's own threads not counted), {os.cpu_count()} cores, shared\n")
+          f"(all its threads, RocksDB's included), {os.cpu_count()} cores, shared\n")
     print("| path | requests/s (CPU), mean of rounds | of JSON Lines, each round | mean |")
     print("| --- | --- | --- | --- |")
     for name in rows_:
