@@ -193,6 +193,11 @@ def _init_worker(fmt: str, extra_kb: tuple[str, ...], engine: str, store: bool =
     gc.freeze()
 
 
+def _store_arg(store: bool) -> tuple:
+    """`_init_worker`'s store argument, given only when the batch stores (its default otherwise)."""
+    return (True,) if store else ()
+
+
 def _run_chunk(chunk: list[tuple]) -> list[tuple]:
     """A chunk of work items (plain tuples both ways: cheap to pickle between processes)."""
     return [(EVAL, *evaluate_record(_REASONER, Record(*item[1]), _FORMAT, _STORE)) if item[0] == EVAL else item
@@ -303,7 +308,7 @@ def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl
     fmt = Format(fmt)
     workers = workers or os.cpu_count() or 1
     records = read_records(source, stdin=stdin)
-    _init_worker(fmt.value, tuple(extra_kb), engine, store is not None)  # here, once: a broken policy stops the batch now
+    _init_worker(fmt.value, tuple(extra_kb), engine, *_store_arg(store is not None))  # here, once: a broken policy stops the batch now
     out = OutputFile(output, fmt)
     refuse_input(source, out.path, stdin)
     summary = Summary()
@@ -327,13 +332,13 @@ def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl
 def _evaluate(items: Iterator[tuple], writer: _Writer, fmt: Format, workers: int, extra_kb: tuple[str, ...],
               engine: str, chunk_size: int, store: bool = False) -> None:
     if workers <= 1:
-        _init_worker(fmt.value, extra_kb, engine, store)
+        _init_worker(fmt.value, extra_kb, engine, *_store_arg(store))
         for chunk in _chunks(items, chunk_size, None):
             writer.handle(_run_chunk(chunk))
         return
     window = threading.Semaphore(workers * 4)
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(fmt.value, extra_kb, engine, store)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(fmt.value, extra_kb, engine, *_store_arg(store))) as pool:
         try:
             for results in pool.imap(_run_chunk, _chunks(items, chunk_size, window)):
                 writer.handle(results)

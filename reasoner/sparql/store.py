@@ -362,8 +362,8 @@ class LocalStore:
 
         Each determination is written as N-Quads text (`determination_nquads`) and Oxigraph parses and
         loads it: about 2 ms of Python a determination; the rest is Oxigraph's (~640 quads a
-        determination at ~28,000 quads/s in one transaction on a shared 2-core machine,
-        docs/performance.md). `bulk=True` writes through Oxigraph's bulk loader instead: about twice
+        determination, loaded in one transaction at the rate docs/performance.md gives).
+        `bulk=True` writes through Oxigraph's bulk loader instead: about twice
         as fast, but not one transaction: a crash part-way can leave part of the batch stored.
         """
         iris, texts = [], []
