@@ -1,5 +1,5 @@
 """`python -m reasoner.cli`: the `blincyto` command."""
 
-from reasoner.cli.app import app
+from reasoner.cli.commands import app
 
 app()

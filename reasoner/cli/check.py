@@ -144,9 +144,9 @@ def check(
 
 def version() -> None:
     """Print the engine's version."""
-    from reasoner.flow.provenance import DIST_NAME, engine_version
+    from reasoner.cli.about import print_version
 
-    sys.stdout.write(f"{DIST_NAME} {engine_version()}\n")
+    print_version()
 
 
 

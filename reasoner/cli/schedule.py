@@ -16,9 +16,7 @@ from enum import Enum
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from reasoner.cli.options import one_of
@@ -107,6 +105,9 @@ def render_plan(plan: dict[str, Any]) -> list[Any]:
         head.append(plan["message"] + "\n", style="bold yellow")
     out: list[Any] = [head]
     if plan["cycles"]:
+        from rich import box  # rich's tables: imported by `schedule` only, not at every start
+        from rich.table import Table
+
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for name, justify in (("Cycle", "right"), ("Phase", "left"), ("Days", "left"), ("Section V dose", "left"),
                               ("mcg/day", "right"), ("Cycle mcg", "right"), (f"{code} units", "right"),

@@ -16,6 +16,7 @@ from typing import Any
 from rdflib import URIRef
 from rdflib.term import Node
 
+from reasoner.policy.cache import remember
 from reasoner.policy.kb import KnowledgeBase
 from reasoner.policy.oxigraph import from_oxigraph, to_oxigraph
 from reasoner.policy.resources import data_dir
@@ -165,7 +166,7 @@ def section_v(kb: KnowledgeBase, drug: URIRef | None) -> SectionV:
     if drug not in cache:
         with _LOCK:
             if drug not in cache:
-                cache[drug] = _load(kb, drug)
+                cache[drug] = remember(kb.cache_key, f"section-v {drug}", lambda: _load(kb, drug))
     return cache[drug]
 
 

@@ -9,13 +9,14 @@ call on raw input: contract v1 JSON or a FHIR Bundle, recognised by its `resourc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from reasoner.fhir.bundle import parse_json
 from reasoner.fhir.errors import FhirInputError
-from reasoner.fhir.request import Extraction, read_bundle
 from reasoner.flow.check import parse_request_text
 from reasoner.flow.engine import Evaluation, Reasoner, default_reasoner
+
+if TYPE_CHECKING:  # the FHIR reading (and the mapping, FHIRPath) is imported for FHIR input only:
+    from reasoner.fhir.request import Extraction  # a contract request starts without it
 
 __all__ = ["FhirEvaluation", "evaluate_bundle", "evaluate_fhir", "evaluate_text", "looks_like_fhir"]
 
@@ -37,6 +38,8 @@ class FhirEvaluation:
 
 def evaluate_bundle(bundle: Any, reasoner: Reasoner | None = None) -> FhirEvaluation:
     """A parsed Bundle -> FhirEvaluation (raises FhirInputError, an InvalidRequest, for bad input)."""
+    from reasoner.fhir.request import read_bundle
+
     engine = reasoner or default_reasoner()
     extraction = read_bundle(bundle, engine.kb)
     evaluation = engine.evaluate_full(extraction.request, checked=True)
@@ -49,6 +52,8 @@ def evaluate_bundle(bundle: Any, reasoner: Reasoner | None = None) -> FhirEvalua
 def evaluate_fhir(bundle: Any, reasoner: Reasoner | None = None) -> dict[str, Any]:
     """FHIR R4 Bundle (a dict, or its JSON text) in, determination (with `sources`) out."""
     if isinstance(bundle, (str, bytes, bytearray)):
+        from reasoner.fhir.bundle import parse_json
+
         bundle = parse_json(bundle)
     return evaluate_bundle(bundle, reasoner).determination
 
@@ -64,6 +69,8 @@ def evaluate_text(engine: Reasoner, data: str | bytes, kind: InputKind = "auto")
     Raises InvalidRequest (FhirInputError for FHIR input) naming the field or the FHIRPath."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if kind == "fhir" or (kind == "auto" and _MARK in raw):
+        from reasoner.fhir.bundle import parse_json
+
         try:
             obj = parse_json(raw)
         except FhirInputError:

@@ -8,17 +8,16 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Callable
 
-from fhirpathpy import compile as _compile
-from fhirpathpy.models import models
-
 __all__ = ["evaluate"]
-
-_MODEL = models["r4"]
 
 
 @cache
 def _compiled(expression: str) -> Callable[..., list]:
-    return _compile(expression, _MODEL)
+    """fhirpathpy (and its ANTLR parser) is imported on the first FHIR input, not at every start."""
+    from fhirpathpy import compile as compile_
+    from fhirpathpy.models import models
+
+    return compile_(expression, models["r4"])
 
 
 def evaluate(resource: Any, expression: str, variables: dict[str, Any] | None = None) -> list[Any]:

@@ -19,9 +19,9 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, SH
 from rdflib.plugins.stores.memory import Memory
 
-from reasoner.policy import integrity
+from reasoner.policy import cache, integrity
 from reasoner.policy.openreading import OpenReadingError, Sources, derive
-from reasoner.policy.resources import contract_file, turtle_files
+from reasoner.policy.resources import contract_file, data_dir, turtle_files
 from reasoner.policy.terms import BX, CP, KB, PREFIXES, SHP, TermNamespace  # noqa: F401 - re-exported
 from reasoner.shacl.datagraph import TYPE, canonical, exact
 
@@ -124,6 +124,7 @@ class KnowledgeBase:
     notations: dict[URIRef, str] = field(default_factory=dict)
     decimal_places: dict[URIRef, int] = field(default_factory=dict)  # derived property -> rounding
     compiled: Any = None  # the shapes, compiled (reasoner.shacl.compiler.CompiledShapes), at load
+    cache_key: str | None = None  # the content key of the files it was read from (policy/cache.py), if cached
 
     @property
     def broader(self) -> dict[URIRef, tuple[URIRef, ...]]:
@@ -163,6 +164,18 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     meaningless (`reasoner.policy.integrity`) raises `PolicyError`, naming the finding, the file
     (`origin(term)`; by default the Turtle file read that describes the term) and the term.
     """
+    cached = ontology is None and shapes is None
+    if cached:
+        inputs = [*turtle_files("ontology"), *map(Path, extra_kb), *turtle_files("shapes"),
+                  contract_file("context.jsonld"), contract_file("request-v1.schema.json"),
+                  *sorted(data_dir("queries").glob("*.rq"))]
+        entry = cache.key(inputs)
+        hit = cache.read(entry)
+        if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], KnowledgeBase):
+            kb, derived = hit
+            files = [*turtle_files("ontology"), *map(Path, extra_kb), *turtle_files("shapes")]
+            return _compiled(kb, origin or integrity.file_of(files), derived)
+        known = cache.known_terms()
     g = _graph()
     files: list[Path] = []
     if ontology is not None:
@@ -217,10 +230,19 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         notations={s: str(o) for s, o in g.subject_objects(SKOS.notation) if isinstance(s, URIRef)},
         decimal_places=_decimal_places(g),
     )
+    kb = _compiled(kb, origin, derived)
+    if cached:
+        kb.cache_key = entry  # only reached by a knowledge base that passed every load check
+        cache.write(entry, (replace(kb, compiled=None), derived), known)
+    return kb
+
+
+def _compiled(kb: KnowledgeBase, origin: Callable[[Node], str], derived: dict[URIRef, URIRef]) -> KnowledgeBase:
+    """The shapes compiled (on every load, cached or not: a shape no back end can run is refused)."""
     from reasoner.shacl.compiler import compile_shapes
 
-    kb.compiled = integrity.compiled(lambda: compile_shapes(shapes, kb.shape_owner, g), g, shapes, origin,
-                                     {o: s for s, o in derived.items()})
+    kb.compiled = integrity.compiled(lambda: compile_shapes(kb.shapes, kb.shape_owner, kb.graph), kb.graph,
+                                     kb.shapes, origin, {o: s for s, o in derived.items()})
     return kb
 
 

@@ -1,0 +1,220 @@
+"""The loaded knowledge base, kept on disk between processes so a one-off command starts quickly.
+
+Parsing the Turtle, the load-time checks and the open readings cost most of a cold `blincyto check`;
+their result depends only on the policy files, the contract and the engine's code. So the loaded
+knowledge base (everything but the compiled shapes, which are closures and are compiled again on
+every load, with their own check) is pickled under a key that is the hash of the CONTENT of every
+file that went into it and of every module of the `reasoner` package. Any change, in a Turtle file
+or in the code, is a different key: a stale entry can never be read. A policy that fails its load
+checks raises before anything is written, so an entry exists only for content that passed them.
+
+Trust: a pickle runs code when read, so an entry is read only from a directory this user owns and
+nobody else can write (created 0700; a symbolic link is not followed), and only if the file is this
+user's and not group/world-writable; classes are resolved only from the modules a KB is made of.
+An entry is a header (magic, key, digest of the payload) and the payload; a truncated, corrupt or
+foreign entry is ignored (and rewritten), never trusted. Writes go to a temporary file in the same
+directory and are renamed into place, so concurrent first runs each write a whole entry and readers
+see either none or a whole one.
+
+    BLINCYTO_CACHE_DIR   where the entries live (default: $XDG_CACHE_HOME/blincyto or ~/.cache/blincyto)
+    BLINCYTO_CACHE=0     no cache at all (read nothing, write nothing)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+from rdflib import __version__ as RDFLIB_VERSION
+from rdflib.term import Literal, URIRef
+
+from reasoner.shacl import datagraph
+
+FORMAT = b"blincyto-kb-cache 1\n"
+T = TypeVar("T")
+_OFF = {"0", "off", "no", "false"}
+
+
+def enabled() -> bool:
+    return os.environ.get("BLINCYTO_CACHE", "1").strip().lower() not in _OFF
+
+
+def directory() -> Path:
+    """The per-user cache directory (not created here)."""
+    chosen = os.environ.get("BLINCYTO_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "blincyto"
+
+
+def _package_files() -> list[Path]:
+    package = Path(__file__).resolve().parent.parent
+    return sorted(package.rglob("*.py"))
+
+
+def key(inputs: Iterable[Path]) -> str:
+    """The hash of every input file's name and content, the package's code, and the versions a
+    pickle depends on (Python, rdflib)."""
+    h = hashlib.blake2b(FORMAT, digest_size=32)
+    h.update(f"{sys.version}\0{RDFLIB_VERSION}\0".encode())
+    package = Path(__file__).resolve().parent.parent
+    for label, paths in (("input", list(inputs)), ("code", _package_files())):
+        for path in paths:
+            name = str(path.relative_to(package)) if label == "code" else Path(path).name  # content, not place
+            data = Path(path).read_bytes()
+            h.update(f"{label}\0{name}\0{len(data)}\0".encode())
+            h.update(data)
+    return h.hexdigest()
+
+
+def _private_dir(create: bool) -> Path | None:
+    """The cache directory if it is this user's and nobody else can write it (created 0700 if asked),
+    else None."""
+    where = directory()
+    try:
+        if create:
+            where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = where.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None
+    return where
+
+
+# -- terms: the same objects as the rest of the process (datagraph.canonical) --------------------------
+
+def _term_id(term: Any) -> tuple | None:
+    kind = type(term)
+    if kind is URIRef:
+        return ("u", str(term))
+    if kind is Literal:
+        return ("l", str(term), term.language, None if term.datatype is None else str(term.datatype))
+    return None
+
+
+class _Writer(pickle.Pickler):
+    """Terms the process already shared before the KB was read (the engine's vocabulary, made at
+    import) are written by name and looked up again when read, so they stay the one object."""
+
+    def __init__(self, file: io.BytesIO, known: frozenset) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._known = known
+
+    def persistent_id(self, obj: Any) -> tuple | None:
+        if type(obj) in (URIRef, Literal) and obj in self._known:
+            return _term_id(obj)
+        return None
+
+
+class _Reader(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file)
+        self._seen: dict[tuple, Any] = {}
+
+    def persistent_load(self, pid: tuple) -> Any:
+        term = self._seen.get(pid)
+        if term is None:
+            if pid[0] == "u":
+                term = URIRef(pid[1])
+            else:
+                term = Literal(pid[1], lang=pid[2], datatype=None if pid[3] is None else URIRef(pid[3]))
+            term = self._seen[pid] = datagraph.canonical(term)
+        return term
+
+    def find_class(self, module: str, name: str) -> Any:
+        if not (module.startswith(("reasoner.", "rdflib.", "builtins", "collections", "datetime",
+                                   "decimal", "copyreg", "_codecs", "pathlib", "re"))):
+            raise pickle.UnpicklingError(f"unexpected class {module}.{name}")
+        return super().find_class(module, name)
+
+
+def known_terms() -> frozenset:
+    """The terms shared so far (call before the KB is parsed)."""
+    return frozenset(datagraph._CANONICAL)
+
+
+def read(entry_key: str) -> Any | None:
+    """The cached value under `entry_key`, or None (no cache, no entry, or one not to be trusted)."""
+    if not enabled():
+        return None
+    where = _private_dir(create=False)
+    if where is None:
+        return None
+    path = where / f"kb-{entry_key}.pickle"
+    try:
+        with open(path, "rb") as f:
+            info = os.fstat(f.fileno())
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+            blob = f.read()
+        header, payload = blob[:len(FORMAT) + 64 + 64 + 2], blob[len(FORMAT) + 64 + 64 + 2:]
+        expected = FORMAT + entry_key.encode() + b"\n" + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n"
+        if header != expected:
+            return None
+        terms, value = _Reader(io.BytesIO(payload)).load()
+    except Exception:  # noqa: BLE001 - a cache that cannot be read is no cache
+        return None
+    for term in terms:  # the KB's own terms become the process's shared ones
+        datagraph.canonical(term)
+    return value
+
+
+def write(entry_key: str, value: Any, known: frozenset) -> None:
+    """Keep `value` under `entry_key` (best effort: a cache that cannot be written is skipped)."""
+    if not enabled():
+        return
+    try:
+        where = _private_dir(create=True)
+        if where is None:
+            return
+        buffer = io.BytesIO()
+        terms = [t for t in datagraph._CANONICAL.values() if type(t) in (URIRef, Literal) and t not in known]
+        _Writer(buffer, known).dump((terms, value))
+        payload = buffer.getvalue()
+        header = (FORMAT + entry_key.encode() + b"\n"
+                  + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n")
+        fd, tmp = tempfile.mkstemp(prefix=".kb-", suffix=".tmp", dir=where)  # 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(header + payload)
+            os.replace(tmp, where / f"kb-{entry_key}.pickle")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _prune(where)
+    except Exception:  # noqa: BLE001 - e.g. a read-only home: run without a cache
+        return
+
+
+KEEP = 24  # entries kept: a few policy versions' and checkouts' worth; every code change is a new key
+
+
+def _prune(where: Path) -> None:
+    """Only the KEEP newest entries stay (a reader holding an older one open still reads it whole)."""
+    entries = sorted(where.glob("kb-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[KEEP:]:
+        old.unlink(missing_ok=True)
+
+
+def remember(base_key: str | None, name: str, compute: Callable[[], T]) -> T:
+    """`compute()`, kept under the knowledge base's key and `name`: a table derived from a cached
+    knowledge base (e.g. Section V's) is as stale as the knowledge base, never more. `base_key`
+    None (a knowledge base not read from the shipped files): computed every time."""
+    if base_key is None:
+        return compute()
+    entry = hashlib.blake2b(f"{base_key}\0{name}".encode(), digest_size=32).hexdigest()
+    hit = read(entry)
+    if isinstance(hit, tuple) and len(hit) == 1:
+        return hit[0]
+    value = compute()
+    write(entry, (value,), known_terms())
+    return value

@@ -1,0 +1,210 @@
+"""The on-disk cache of the loaded knowledge base (reasoner/policy/cache.py): a hit decides exactly as a
+fresh load, any change to a policy file is a different entry, a corrupt or foreign entry is never
+trusted, concurrent first runs do not break, and only a private directory is read."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rdflib import BNode
+
+from reasoner.flow.engine import Reasoner
+from reasoner.policy import cache, kb as kb_module
+from reasoner.policy.integrity import PolicyError
+from reasoner.policy.resources import turtle_files
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = sorted((ROOT / "tests" / "cases").glob("*.json")) + sorted((ROOT / "examples").glob("*.json"))
+EXAMPLE = ROOT / "examples" / "approve-continuation-medicaid.json"
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    where = tmp_path / "cache"
+    monkeypatch.setenv("BLINCYTO_CACHE_DIR", str(where))
+    monkeypatch.delenv("BLINCYTO_CACHE", raising=False)
+    return where
+
+
+def _reads(monkeypatch) -> list[bool]:
+    """Records, for every cache read, whether it was a hit."""
+    hits: list[bool] = []
+    keys: set[str] = set()
+    real_read, real_key = cache.read, cache.key
+
+    def key(inputs):
+        keys.add(real_key(inputs))
+        return real_key(inputs)
+
+    def read(entry):
+        value = real_read(entry)
+        if entry in keys:  # the knowledge base's entry (not a table derived from it)
+            hits.append(value is not None)
+        return value
+    monkeypatch.setattr(cache, "key", key)
+    monkeypatch.setattr(cache, "read", read)
+    return hits
+
+
+def _ground(triples: set) -> set:
+    return {t for t in triples if not any(isinstance(term, BNode) for term in t)}
+
+
+def _request(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    return data.get("request", data)
+
+
+def _decide(engine: Reasoner, path: Path) -> object:
+    try:
+        return engine.evaluate(_request(path))
+    except Exception as exc:  # noqa: BLE001 - an invalid case must be invalid both ways
+        return type(exc).__name__, str(exc)
+
+
+def test_a_hit_decides_every_case_as_a_fresh_load(cache_dir, monkeypatch):
+    hits = _reads(monkeypatch)
+    written = kb_module.load()  # miss: loads, checks, writes
+    assert hits == [False] and len(list(cache_dir.glob("kb-*.pickle"))) == 1  # the KB
+    read_back = kb_module.load()
+    assert hits == [False, True]
+    monkeypatch.setenv("BLINCYTO_CACHE", "0")
+    fresh = kb_module.load()
+    assert hits == [False, True, False]
+    for name in ("graph", "shapes"):
+        back, first, again = (set(getattr(k, name)) for k in (read_back, written, fresh))
+        assert back == first  # the very triples written, blank nodes included
+        assert len(back) == len(again) and _ground(back) == _ground(again)  # a new parse: new blank nodes
+    assert read_back.criteria == fresh.criteria and read_back.shape_info == fresh.shape_info
+    engines = [Reasoner(kb=k) for k in (written, read_back, fresh)]
+    for path in CASES:
+        first, *others = (_decide(engine, path) for engine in engines)
+        assert all(other == first for other in others), path.name
+
+
+def test_the_cache_can_be_turned_off(cache_dir, monkeypatch):
+    monkeypatch.setenv("BLINCYTO_CACHE", "off")
+    kb_module.load()
+    assert not cache_dir.exists()
+
+
+def _shapes_copy(tmp_path, monkeypatch) -> Path:
+    """The shipped shapes copied to tmp_path, and the loader pointed at the copy."""
+    folder = tmp_path / "shapes"
+    folder.mkdir()
+    for path in turtle_files("shapes"):
+        shutil.copy(path, folder / path.name)
+    real = kb_module.turtle_files
+    monkeypatch.setattr(kb_module, "turtle_files",
+                        lambda name: sorted(folder.glob("*.ttl")) if name == "shapes" else real(name))
+    return folder
+
+
+def test_a_changed_shapes_file_is_a_new_entry(cache_dir, tmp_path, monkeypatch):
+    folder = _shapes_copy(tmp_path, monkeypatch)
+    hits = _reads(monkeypatch)
+    before = kb_module.load()
+    target = next(iter(sorted(before.shape_info)))
+    message = before.shape_info[target].message
+    assert message
+    for path in sorted(folder.glob("*.ttl")):
+        text = path.read_text(encoding="utf-8")
+        if message in text:
+            path.write_text(text.replace(message, message + " (edited)", 1), encoding="utf-8")
+            break
+    else:
+        pytest.fail("message not found in any shapes file")
+    after = kb_module.load()
+    assert hits == [False, False]  # the edit is a different key: never the old entry
+    assert after.shape_info[target].message == message + " (edited)"
+    assert len(list(cache_dir.glob("kb-*.pickle"))) == 2
+
+
+def test_a_broken_shapes_file_fails_at_load_every_time(cache_dir, tmp_path, monkeypatch):
+    folder = _shapes_copy(tmp_path, monkeypatch)
+    kb_module.load()  # the good policy is cached
+    path = sorted(folder.glob("*.ttl"))[0]
+    path.write_text(path.read_text(encoding="utf-8")
+                    + "\nshp:Broken a sh:NodeShape ; sh:targetClass bx:NoSuchClass .\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(PolicyError):
+            kb_module.load()
+    assert len(list(cache_dir.glob("kb-*.pickle"))) == 1  # nothing written for the broken one
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
+def test_a_corrupt_entry_is_ignored_and_rewritten(cache_dir, monkeypatch, damage):
+    kb_module.load()
+    (entry,) = cache_dir.glob("kb-*.pickle")
+    data = entry.read_bytes()
+    damaged = {"truncate": data[: len(data) // 2], "flip": data[:-100] + bytes([data[-100] ^ 1]) + data[-99:],
+               "garbage": b"\x80\x05not a pickle" * 10, "empty": b""}[damage]
+    entry.write_bytes(damaged)
+    hits = _reads(monkeypatch)
+    loaded = kb_module.load()
+    assert hits == [False]
+    assert Reasoner(kb=loaded).evaluate(_request(EXAMPLE))["decision"] == "approve"
+    assert entry.read_bytes() != damaged  # rebuilt
+    assert kb_module.load() is not None and hits == [False, True]
+
+
+def test_an_entry_under_another_key_is_not_read(cache_dir, monkeypatch):
+    kb_module.load()
+    (entry,) = cache_dir.glob("kb-*.pickle")
+    other = cache_dir / ("kb-" + "0" * 64 + ".pickle")
+    shutil.copy(entry, other)
+    assert cache.read("0" * 64) is None  # the header names the key it was written for
+
+
+def test_the_directory_and_entries_are_private(cache_dir):
+    kb_module.load()
+    assert cache_dir.stat().st_mode & 0o777 == 0o700
+    for entry in cache_dir.iterdir():
+        assert entry.stat().st_mode & 0o077 == 0, entry
+
+
+def test_a_directory_others_can_write_is_not_used(cache_dir, monkeypatch):
+    kb_module.load()
+    os.chmod(cache_dir, 0o777)
+    hits = _reads(monkeypatch)
+    kb_module.load()
+    assert hits == [False]
+    os.chmod(cache_dir, 0o700)
+    (entry,) = cache_dir.glob("kb-*.pickle")
+    os.chmod(entry, 0o666)
+    kb_module.load()
+    assert hits == [False, False]
+
+
+def test_concurrent_first_runs_all_decide(tmp_path):
+    env = {**os.environ, "BLINCYTO_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    env.pop("BLINCYTO_CACHE", None)
+    command = [sys.executable, "-m", "reasoner.cli", "check", str(EXAMPLE), "--format", "json"]
+    runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(3)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], [err.decode()[-500:] for _, err in outputs]
+    decisions = {json.loads(out)["decision"] for out, _ in outputs}
+    assert decisions == {"approve"}
+    left = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert left and all(name.startswith("kb-") and name.endswith(".pickle") for name in left), left
+    again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout)["decision"] == "approve"
+
+
+def test_old_entries_are_pruned(cache_dir):
+    cache_dir.mkdir(mode=0o700)
+    for i in range(cache.KEEP + 5):
+        stale = cache_dir / f"kb-{i:064x}.pickle"
+        stale.write_bytes(b"old")
+        os.utime(stale, (1_000_000 + i, 1_000_000 + i))
+    kb_module.load()
+    left = list(cache_dir.glob("kb-*.pickle"))
+    assert len(left) == cache.KEEP
+    assert not (cache_dir / f"kb-{0:064x}.pickle").exists()  # the oldest went first
