@@ -32,6 +32,7 @@ def batch(
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="worker processes (default: the machine's cores)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="keep OUTPUT's determinations (matched to INPUT by line or file), retry its error rows, go on where it stopped")] = False,
     spark: Annotated[bool, typer.Option("--spark", help="run on a local Apache Spark session (needs pyspark: the spark extra)")] = False,
+    store: Annotated[Optional[str], typer.Option("--store", metavar="DIR|URL", help="also add every determination to a SPARQL store (a directory, created if new, or an Update endpoint URL), a chunk a transaction, before its rows are written")] = None,
 ) -> None:
     """Evaluate every request of INPUT; one row per request in OUTPUT, an error row for a bad one.
 
@@ -43,6 +44,9 @@ def batch(
     from reasoner.pipelines.batch import BatchInputError, Format, OutputRefused, OutputWriteError, run_batch
 
     fmt = Format(format.value)
+    if spark and store is not None:
+        _error("--store is not available with --spark (store the OUTPUT of --format nq instead)")
+        raise typer.Exit(EXIT_UNREADABLE)
     if spark:
         from importlib.util import find_spec
 
@@ -55,9 +59,9 @@ def batch(
 
             summary = run_batch_spark(input, output, fmt, resume=resume, workers=workers)
         else:
-            with _progress() as advance:
+            with _progress() as advance, _store(store) as target:
                 summary = run_batch(input, output, fmt, workers=workers or os.cpu_count() or 1,
-                                    resume=resume, progress=advance)
+                                    resume=resume, progress=advance, store=target)
     except BatchInputError as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_UNREADABLE) from None
@@ -67,8 +71,35 @@ def batch(
     except OutputWriteError as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_WRITE_FAILED) from None
+    except Exception as exc:
+        from reasoner.sparql.store import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
+        _error(f"--store: {exc} (the rows written so far are stored; run again with --resume)")
+        raise typer.Exit(EXIT_WRITE_FAILED) from None
     sys.stderr.write(summary.text())
     raise typer.Exit(summary.exit_code)
+
+
+class _store:
+    """The store of `--store` (opened before the batch, closed after it), or None."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.opened = None
+
+    def __enter__(self):
+        if self.target is None:
+            return None
+        from reasoner.sparql.store import open_store
+
+        self.opened = open_store(self.target)
+        return self.opened
+
+    def __exit__(self, *exc) -> None:
+        if self.opened is not None:
+            self.opened.close()
 
 
 def _error(message: str) -> None:

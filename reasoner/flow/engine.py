@@ -36,11 +36,11 @@ class Evaluation:
     """
 
     __slots__ = ("determination", "request_iri", "request_graph", "_report_graph", "policy_version",
-                 "started_at", "ended_at")
+                 "started_at", "ended_at", "report")
 
     def __init__(self, determination: dict[str, Any], request_iri: URIRef, request_graph: Graph,
                  report_graph: Graph | Callable[[], Graph], policy_version: URIRef, started_at: datetime,
-                 ended_at: datetime) -> None:
+                 ended_at: datetime, report: Report | None = None) -> None:
         self.determination = determination
         self.request_iri = request_iri
         self.request_graph = request_graph
@@ -48,6 +48,7 @@ class Evaluation:
         self.policy_version = policy_version
         self.started_at = started_at
         self.ended_at = ended_at
+        self.report = report  # the run itself: RDF output writes its report without building the graph
 
     @property
     def report_graph(self) -> Graph:
@@ -58,6 +59,7 @@ class Evaluation:
     @report_graph.setter
     def report_graph(self, graph: Graph) -> None:
         self._report_graph = graph
+        self.report = None  # the graph given is the report now
 
     def __repr__(self) -> str:
         return f"Evaluation({self.request_iri}, decision={self.determination.get('decision')!r})"
@@ -104,7 +106,7 @@ class Reasoner:
         report: Report = self._runner.run(graph)
         determination = decide(request, set(graph.objects(node, TYPE)), self.kb, policy, report, derived)
         return Evaluation(determination, node, graph, lambda: report.graph, policy.version, started,
-                          datetime.now(timezone.utc))
+                          datetime.now(timezone.utc), report)
 
     def shape_report(self, request_graph: Graph) -> Report:
         """Per-shape results for an enriched request graph: what the explainer reads (authoring review)."""

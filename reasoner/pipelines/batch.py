@@ -67,7 +67,7 @@ class Summary:
         return 1 if self.errors else 0
 
     def add(self, row: tuple) -> None:
-        _text, _id, decision, internal = row
+        _text, _id, decision, internal = row[:4]
         if decision is None:
             self.errors += 1
             self.internal += bool(internal)
@@ -170,15 +170,17 @@ def _chunks(items: Iterator[tuple], size: int, gate: threading.Semaphore | None)
 _REASONER: Any = None
 _BUILT_FOR: tuple | None = None
 _FORMAT: Format = Format.jsonl
+_STORE = False  # rows carry the store's N-Quads too (`batch --store`)
 
 
-def _init_worker(fmt: str, extra_kb: tuple[str, ...], engine: str) -> None:
+def _init_worker(fmt: str, extra_kb: tuple[str, ...], engine: str, store: bool = False) -> None:
     """Build the worker's Reasoner once; every chunk it gets reuses it (a forked worker inherits the
     one `run_batch` built, and with it the proof that the knowledge base loads)."""
-    global _REASONER, _FORMAT, _BUILT_FOR
+    global _REASONER, _FORMAT, _BUILT_FOR, _STORE
     from reasoner.flow.engine import Reasoner, default_reasoner
 
     _FORMAT = Format(fmt)
+    _STORE = store
     if _BUILT_FOR == (extra_kb, engine):
         return
     if extra_kb or engine != "fast":
@@ -191,9 +193,14 @@ def _init_worker(fmt: str, extra_kb: tuple[str, ...], engine: str) -> None:
     gc.freeze()
 
 
+def _store_arg(store: bool) -> tuple:
+    """`_init_worker`'s store argument, given only when the batch stores (its default otherwise)."""
+    return (True,) if store else ()
+
+
 def _run_chunk(chunk: list[tuple]) -> list[tuple]:
     """A chunk of work items (plain tuples both ways: cheap to pickle between processes)."""
-    return [(EVAL, *evaluate_record(_REASONER, Record(*item[1]), _FORMAT)) if item[0] == EVAL else item
+    return [(EVAL, *evaluate_record(_REASONER, Record(*item[1]), _FORMAT, _STORE)) if item[0] == EVAL else item
             for item in chunk]
 
 
@@ -206,14 +213,23 @@ class _Writer:
     retried, into the file that replaces it (swapped in at OLD_END)."""
 
     def __init__(self, out: OutputFile, fmt: Format, rewrite: bool, truncate: bool, kept: deque,
-                 summary: Summary, progress: Callable[[int], None] | None) -> None:
+                 summary: Summary, progress: Callable[[int], None] | None, store: Any = None) -> None:
         self.out, self.kept, self.summary, self.progress = out, kept, summary, progress
+        self.store = store  # `batch --store`: each chunk's determinations are stored before its rows are written
         self.rewriting = rewrite
         self.fd = out.open_temp() if rewrite else out.open_append(truncate=truncate)
         if fmt is Format.csv and (rewrite or os.fstat(self.fd).st_size == 0):
             self._write([csv_line({c: c for c in CSV_COLUMNS}).encode()])
 
     def handle(self, results: list[tuple]) -> None:
+        if self.store is not None:
+            stored = [item[5] for item in results if item[0] == EVAL and len(item) > 5 and item[5]]
+            if stored:
+                try:
+                    self.store.add_nquads([], stored)  # one transaction: the chunk's determinations
+                except Exception:
+                    self.abort()
+                    raise
         out: list[bytes] = []
         new = 0
         for item in results:
@@ -275,18 +291,24 @@ class _Writer:
 
 def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl, workers: int | None = None,
               resume: bool = False, extra_kb: tuple[str, ...] = (), engine: str = "fast", chunk_size: int = 128,
-              progress: Callable[[int], None] | None = None, stdin: BinaryIO | None = None) -> Summary:
+              progress: Callable[[int], None] | None = None, stdin: BinaryIO | None = None,
+              store: Any = None) -> Summary:
     """Evaluate every record of `source` into `output` (see the module doc); returns the summary.
 
     Raises BatchInputError when the input cannot be read at all and PolicyError when the knowledge
     base refuses to load (both before OUTPUT is touched), OutputRefused when OUTPUT cannot be used
     (it is INPUT, another run holds it, it was not made from INPUT), OutputWriteError when writing it
     fails (a full disk).
+
+    `store` (a `reasoner.sparql.store` LocalStore or RemoteStore, open): every determination is also
+    added to it, a chunk a transaction, before the chunk's rows are written (a row in OUTPUT is a
+    determination in the store; a kill between the two stores the chunk again on --resume, under
+    new UUIDs). A StoreError stops the batch.
     """
     fmt = Format(fmt)
     workers = workers or os.cpu_count() or 1
     records = read_records(source, stdin=stdin)
-    _init_worker(fmt.value, tuple(extra_kb), engine)  # here, once: a broken policy stops the batch now
+    _init_worker(fmt.value, tuple(extra_kb), engine, *_store_arg(store is not None))  # here, once: a broken policy stops the batch now
     out = OutputFile(output, fmt)
     refuse_input(source, out.path, stdin)
     summary = Summary()
@@ -295,10 +317,10 @@ def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl
         scan = out.scan() if resume else None
         rewrite = bool(scan and scan.errors)
         kept: deque = deque()
-        writer = _Writer(out, fmt, rewrite, not resume, kept, summary, progress)
+        writer = _Writer(out, fmt, rewrite, not resume, kept, summary, progress, store)
         try:
             items = _plan(records, out.old_rows() if scan and scan.rows else (), rewrite, kept, summary)
-            _evaluate(items, writer, fmt, workers, tuple(extra_kb), engine, chunk_size)
+            _evaluate(items, writer, fmt, workers, tuple(extra_kb), engine, chunk_size, store is not None)
             writer.close()
         except BaseException:
             writer.abort()
@@ -308,15 +330,15 @@ def run_batch(source: str | Path, output: str | Path, fmt: Format = Format.jsonl
 
 
 def _evaluate(items: Iterator[tuple], writer: _Writer, fmt: Format, workers: int, extra_kb: tuple[str, ...],
-              engine: str, chunk_size: int) -> None:
+              engine: str, chunk_size: int, store: bool = False) -> None:
     if workers <= 1:
-        _init_worker(fmt.value, extra_kb, engine)
+        _init_worker(fmt.value, extra_kb, engine, *_store_arg(store))
         for chunk in _chunks(items, chunk_size, None):
             writer.handle(_run_chunk(chunk))
         return
     window = threading.Semaphore(workers * 4)
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(fmt.value, extra_kb, engine)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(fmt.value, extra_kb, engine, *_store_arg(store))) as pool:
         try:
             for results in pool.imap(_run_chunk, _chunks(items, chunk_size, window)):
                 writer.handle(results)

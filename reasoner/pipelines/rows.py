@@ -48,14 +48,16 @@ class Row(NamedTuple):
     id: str | None
     decision: str | None  # None for an error row
     internal: bool = False  # an error row for an exception of the engine, not for bad input
+    quads: str = ""  # `batch --store`: the determination in the store's named graphs, as N-Quads
 
 
 class _NotFinite(Exception):
     pass
 
 
-def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
-    """One record to one formatted row; never raises for anything a record may hold."""
+def evaluate_record(engine: Any, record: Record, fmt: Format, store: bool = False) -> Row:
+    """One record to one formatted row; never raises for anything a record may hold. `store`: the row
+    also carries the determination as the store's N-Quads (`reasoner.sparql.store` layout)."""
     from reasoner.fhir.evaluate import evaluate_text
     from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
 
@@ -72,7 +74,13 @@ def evaluate_record(engine: Any, record: Record, fmt: Format) -> Row:
             text = format_fhir(ev, extraction, engine, record)
         else:
             text = format_determination(fmt, det, record)
-        return Row(text, det["id"], det["decision"])
+        quads = ""
+        if store:
+            from reasoner.flow.provenance import determination_nquads
+
+            _json(det)
+            quads = determination_nquads(ev, provenance_graph=True)[1]
+        return Row(text, det["id"], det["decision"], False, quads)
     except InvalidRequest as exc:
         if request_id is None:
             request_id = peek_id(record.data)
@@ -164,12 +172,12 @@ def format_error(fmt: Format, request_id: str | None, field_: str, reason: str, 
 
 
 def format_nq(ev: Any, record: Record) -> str:
-    from reasoner.flow.provenance import determination_graph
+    """The determination's dataset as N-Quads (written directly: `provenance.determination_nquads`),
+    then the mark line that names the record."""
+    from reasoner.flow.provenance import determination_nquads
 
     _json(ev.determination)  # every number of the graph that is not the request's own is in it
-    quads = determination_graph(ev).serialize(format="nquads")
-    if not quads.endswith("\n"):
-        quads += "\n"
+    _, quads = determination_nquads(ev)
     mark = {"id": ev.determination["id"], "decision": ev.determination["decision"], **record.source}
     return quads + NQ_MARK + json.dumps(mark, ensure_ascii=False) + "\n"
 

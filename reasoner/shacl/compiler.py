@@ -32,8 +32,9 @@ from reasoner.shacl.components import COMPILERS, PARAMETERS
 from reasoner.shacl.datagraph import canonical
 from reasoner.shacl.index import Index
 from reasoner.shacl.paths import compile_path
-from reasoner.shacl.report import Report, ShapeResults
+from reasoner.shacl.report import Report, RunParts, ShapeResults
 from reasoner.shacl.report_graph import report_graph
+from reasoner.shacl.report_quads import Clones
 from reasoner.shacl.shape import CompiledShape, Result, ShapeError, UnsupportedShape, remembered
 from reasoner.shacl.sparql import check_queries, custom_components, uses_sparql
 from reasoner.shacl.targets import compile_targets, targeted
@@ -69,6 +70,7 @@ class CompiledShapes:
         self.top: list[CompiledShape] = []
         self.not_compiled: dict[Node, str] = {}
         self.reference = None
+        self.clones = Clones()  # the report's copies of shapes-graph nodes, as N-Quads templates
         try:
             self._load()
         except ShapeError as exc:
@@ -116,8 +118,8 @@ class CompiledShapes:
         if foreign:
             reference.group(foreign, self._owner, by_shape)
         conforms = not results and not foreign  # SHACL 1.0 §3.6.1: any result, of any severity
-        shapes = self.graph
-        return Report(lambda: report_graph(shapes, data, conforms, results, foreign, reference), conforms, by_shape)
+        parts = RunParts(self.graph, data, conforms, results, foreign, reference, self.clones)
+        return Report(lambda: report_graph(*parts[:6]), conforms, by_shape, parts)
 
     # -- compiling --------------------------------------------------------------------------------
 

@@ -5,11 +5,24 @@ top-level shape, and the sh:ValidationReport graph (possibly built lazily: the d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 from rdflib import Graph, URIRef
 
-__all__ = ["Report", "ShapeResults"]
+__all__ = ["Report", "RunParts", "ShapeResults"]
+
+
+class RunParts(NamedTuple):
+    """What a compiled run's report is made of: `report_graph` builds it in rdflib, `report_quads`
+    writes it as N-Quads text (the same graph) without building it."""
+
+    shapes: Graph
+    data: Graph
+    conforms: bool
+    results: list
+    foreign: list
+    reference: Any  # reasoner.shacl.fallback.ReferenceShapes, or None
+    clones: Any  # reasoner.shacl.report_quads.Clones of the shapes graph
 
 
 @dataclass
@@ -23,16 +36,18 @@ class ShapeResults:
 class Report:
     """One validation run: conformance, results grouped by top-level shape, the report graph.
 
-    `graph` accepts a Graph or a zero-argument function that builds it on first access.
+    `graph` accepts a Graph or a zero-argument function that builds it on first access; `parts`
+    (compiled runs only) is what it is built from, for writing it as N-Quads directly.
     """
 
-    __slots__ = ("_graph", "conforms", "by_shape")
+    __slots__ = ("_graph", "conforms", "by_shape", "parts")
 
     def __init__(self, graph: Graph | Callable[[], Graph], conforms: bool,
-                 by_shape: dict[URIRef, ShapeResults]) -> None:
+                 by_shape: dict[URIRef, ShapeResults], parts: RunParts | None = None) -> None:
         self._graph = graph
         self.conforms = conforms
         self.by_shape = by_shape
+        self.parts = parts
 
     @property
     def graph(self) -> Graph:

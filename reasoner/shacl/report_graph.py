@@ -17,6 +17,8 @@ from rdflib.collection import Collection
 from rdflib.namespace import SH
 from rdflib.term import Node
 
+from reasoner.shacl.messages import one_report
+
 if TYPE_CHECKING:
     from reasoner.shacl.fallback import ForeignResult, ReferenceShapes
     from reasoner.shacl.shape import Result
@@ -70,6 +72,12 @@ class _Cloner:
 def report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Result],
                  foreign: list[ForeignResult] = (), reference: ReferenceShapes | None = None) -> Graph:
     """The sh:ValidationReport pySHACL would write for these results (compiled, then pySHACL's)."""
+    with one_report():
+        return _report_graph(shapes, data, conforms, results, foreign, reference)
+
+
+def _report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Result],
+                  foreign: list[ForeignResult], reference: ReferenceShapes | None) -> Graph:
     vg = Graph(bind_namespaces="core")
     for prefix, ns in shapes.namespace_manager.namespaces():
         vg.namespace_manager.bind(prefix, ns)

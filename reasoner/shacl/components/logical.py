@@ -6,7 +6,7 @@ from rdflib import URIRef
 from rdflib.namespace import SH
 
 from reasoner.shacl.components.common import per_value
-from reasoner.shacl.messages import stringify
+from reasoner.shacl.messages import stringify, stringify_shapes
 from reasoner.shacl.shape import CompiledShape, Compiler
 
 __all__ = ["COMPILERS", "PARAMETERS"]
@@ -44,9 +44,9 @@ def _logical(parameter: URIRef):
 
         def message(dg, focus, value):
             if len(heads) < 2:
-                text = " , ".join(stringify(g, c) for c in g.items(heads[0]))
+                text = " , ".join(stringify_shapes(g, c) for c in g.items(heads[0]))
             else:
-                text = " and ".join("({})".format(" , ".join(stringify(g, c) for c in g.items(h))) for h in heads)
+                text = " and ".join("({})".format(" , ".join(stringify_shapes(g, c) for c in g.items(h))) for h in heads)
             return f"Node {stringify(dg, value)} must conform to {word} {text}"
         return per_value(shape, component, [m for _, m in lists], ok, message)
     return compile_
@@ -62,9 +62,9 @@ def _not(cs: Compiler, shape: CompiledShape, params: set, stack):
 
     def message(dg, focus, value):
         if len(nodes) == 1:
-            return f"Node {stringify(dg, value)} must not conform to shape {stringify(g, nodes[0])}"
+            return f"Node {stringify(dg, value)} must not conform to shape {stringify_shapes(g, nodes[0])}"
         return "Node {} must not conform to any shapes in {}".format(
-            stringify(dg, value), " , ".join(stringify(g, n) for n in nodes))
+            stringify(dg, value), " , ".join(stringify_shapes(g, n) for n in nodes))
     return per_value(shape, SH.NotConstraintComponent, negated, lambda idx, v, n: not n.conforms(idx, v), message)
 
 

@@ -8,7 +8,7 @@ from rdflib.namespace import SH
 from rdflib.term import Node
 
 from reasoner.shacl.components.common import per_value
-from reasoner.shacl.messages import stringify
+from reasoner.shacl.messages import stringify, stringify_shapes
 from reasoner.shacl.shape import CompiledShape, Compiler, ShapeError
 
 __all__ = ["COMPILERS", "PARAMETERS"]
@@ -26,10 +26,10 @@ def _has_value(cs: Compiler, shape: CompiledShape, params: set, stack):
     g = cs.graph
 
     def message(dg, focus, value):
-        the_set = [stringify(g, s) for s in wanted]
+        the_set = [stringify_shapes(g, s) for s in wanted]
         if shape.path is not None:
             return "Node {}->{} does not contain a value in the set: {}".format(
-                stringify(dg, focus), stringify(g, shape.path), the_set)
+                stringify(dg, focus), stringify_shapes(g, shape.path), the_set)
         return "Node {} value is not a in the set of values: {}".format(stringify(dg, focus), the_set)
 
     def holds(idx, focus, values):
@@ -58,7 +58,7 @@ def _in(cs: Compiler, shape: CompiledShape, params: set, stack):
         allowed.add(item)
 
     def message(dg, focus, value):
-        return "Value {} not in list {}".format(stringify(dg, value), [stringify(g, v) for v in allowed])
+        return "Value {} not in list {}".format(stringify(dg, value), [stringify_shapes(g, v) for v in allowed])
     return per_value(shape, SH.InConstraintComponent, [None], lambda _idx, v, _r: v in allowed, message)
 
 

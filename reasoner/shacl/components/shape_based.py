@@ -6,7 +6,7 @@ from __future__ import annotations
 from rdflib import Literal
 from rdflib.namespace import SH
 
-from reasoner.shacl.messages import stringify
+from reasoner.shacl.messages import stringify, stringify_shapes
 from reasoner.shacl.shape import CompiledShape, Compiler, Result, ShapeError, UnsupportedShape
 
 __all__ = ["COMPILERS", "PARAMETERS"]
@@ -31,9 +31,9 @@ def _node(cs: Compiler, shape: CompiledShape, params: set, stack):
 
     def message(dg, focus, value):
         if len(nodes) < 2:
-            text = "Value does not conform to Shape {}.".format(stringify(g, nodes[0]))
+            text = "Value does not conform to Shape {}.".format(stringify_shapes(g, nodes[0]))
         else:
-            text = "Value must conform to every Shape in ('{}').".format("', '".join(stringify(g, n) for n in nodes))
+            text = "Value must conform to every Shape in ('{}').".format("', '".join(stringify_shapes(g, n) for n in nodes))
         return text + " See details for more information."
 
     def holds(idx, focus, values):
@@ -101,7 +101,7 @@ def _qualified(cs: Compiler, shape: CompiledShape, params: set, stack):
     value_shapes = [cs.shape(n, stack) for n in nodes]
 
     def message(dg, focus, value):
-        names = ",".join(stringify(g, n) for n in nodes)
+        names = ",".join(stringify_shapes(g, n) for n in nodes)
         count = (f" MinCount {low}" if low is not None else "") + (f" MaxCount {high}" if high is not None else "")
         if len(nodes) > 1:
             return f"Focus node does not conform to shapes{count}: ({names})"
