@@ -22,6 +22,8 @@ from typing import Any
 
 from rdflib import SKOS, URIRef
 
+from reasoner.flow.dotted import get_value
+
 SCT, LOINC, RXNORM = "http://snomed.info/sct", "http://loinc.org", "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10CM, ICDO3 = "http://hl7.org/fhir/sid/icd-10-cm", "http://terminology.hl7.org/CodeSystem/icd-o-3"
 NCIT, NUCC, UCUM = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl", "http://nucc.org/provider-taxonomy", "http://unitsofmeasure.org"
@@ -41,15 +43,6 @@ QUESTIONNAIRE_FIELDS = [
     "regimen.cycle", "regimen.day", "dose.supporting_evidence", "continuation.receiving_via_benefit",
     "continuation.days_on_therapy", "continuation.indication_covered", "continuation.responding",
 ]
-
-
-def _get(obj: dict, dotted: str) -> Any:
-    node: Any = obj
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 class BundleWriter:
@@ -191,12 +184,12 @@ class BundleWriter:
         if r["request_type"] != "initial":
             ask("request_type", {"valueString": r["request_type"]})
         for field in QUESTIONNAIRE_FIELDS:
-            value = _get(r, field)
+            value = get_value(r, field)
             if value is None:
                 continue
             key = {bool: "valueBoolean", int: "valueInteger", float: "valueDecimal", str: "valueString"}[type(value)]
             ask(field, {key: value})
-        previous = _get(r, "continuation.previous_dose")
+        previous = get_value(r, "continuation.previous_dose")
         if previous is not None:
             unit = DOSE_UNITS[previous["unit"]]
             ask("continuation.previous_dose", {"valueQuantity": {"value": previous["value"], "unit": unit,

@@ -23,6 +23,8 @@ from typing import Any, Iterator
 
 import httpx
 
+from processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 READY_S = 120
 HIDDEN = "http://hl7.org/fhir/StructureDefinition/questionnaire-hidden"
@@ -88,12 +90,7 @@ def fhir_server(tmp: Path, *, store: bool = True, tokens: bool = True, args: tup
             _wait(server)
             yield server
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
+            stop(proc, 30)
 
 
 def _wait(server: Server) -> None:

@@ -31,6 +31,8 @@ from typer.testing import CliRunner
 from reasoner.sparql import store as st
 from reasoner.cli import app
 
+from processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 EXAMPLE = ROOT / "examples" / "needs-info-initial-missing-mrd-medicaid.json"
@@ -69,12 +71,7 @@ def running(cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Po
             wait_ready(proc, ready_url)
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+            stop(proc)
 
 
 def ask_url(base: str) -> str:

@@ -32,6 +32,8 @@ from reasoner.sparql.endpoint import _isolate_network
 from reasoner.sparql.offline import network_refusal
 from reasoner.sparql.results import RowLimit, write_boolean, write_solutions
 
+from processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "needs-info-initial-missing-mrd-medicaid.json"
 MARKER = "marker-9a41c7"
@@ -109,12 +111,7 @@ def serving(target: Path, log: Path, *options: str) -> Iterator[tuple[str, subpr
                     time.sleep(0.2)
             yield url, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+            stop(proc)
 
 
 @pytest.fixture(scope="module")

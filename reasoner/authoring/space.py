@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from dateutil.relativedelta import relativedelta
 from rdflib import RDFS, Literal, URIRef
 
+from reasoner.flow.dotted import get_value
 from reasoner.policy.kb import BX, LABEL_CATEGORIES, KnowledgeBase
 from reasoner.policy.resources import contract_file
 from reasoner.authoring.shapetext import PathFacts, mentions
@@ -246,12 +247,7 @@ class RequestSpace:
 
     @staticmethod
     def get(request: dict[str, Any], name: str) -> Any:
-        node: Any = request
-        for part in name.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return ABSENT
-            node = node[part]
-        return node
+        return get_value(request, name, ABSENT)
 
     def with_value(self, request: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
         """A copy of `request` with one field set (or left out); missing objects made minimal."""

@@ -94,6 +94,10 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
         line()
         line(text, "bold")
 
+    def quote(sentence: str | None) -> None:
+        if sentence:
+            line(f"    Policy: \"{sentence}\"")
+
     version = f" (version {det['policy_version']})" if det.get("policy_version") else ""
     line(f"Request {det.get('id', '')}: {det.get('request_type', 'request')} request, "
          f"policy {det.get('policy', '')}{version}")
@@ -109,9 +113,7 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
         heading("Pathway met:" if len(pathways) == 1 else "Pathways met:")
         for number in pathways:
             line(f"  {number}")
-            sentence = policy_text(number)
-            if sentence:
-                line(f"    Policy: \"{sentence}\"")
+            quote(policy_text(number))
 
     needs = det.get("needs") or []
     if needs:
@@ -127,9 +129,7 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
             missing = ", ".join(item.get("missing") or []) or "none"
             to_send = ", ".join(item.get("send") or []) or "see the missing criteria"
             line(f"  {item.get('pathway', '')}: missing {missing}; send {to_send}")
-            sentence = policy_text(item.get("pathway", ""))
-            if sentence:
-                line(f"    Policy: \"{sentence}\"")
+            quote(policy_text(item.get("pathway", "")))
 
     failed = det.get("failed") or []
     if failed:
@@ -141,12 +141,10 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
             out.append(safe(f"[{kind}]"), style="red" if kind == "not-met" else "yellow")
             out.append(safe(f" {item.get('message', '')}"))
             out.append("\n")
-            sentence = item.get("policy_text") or policy_text(number)
-            if sentence:
-                line(f"    Policy: \"{sentence}\"")
-            needs = item.get("needs") or []
-            if needs:
-                line(f"    Needed: {', '.join(needs)}")
+            quote(item.get("policy_text") or policy_text(number))
+            wanted = item.get("needs") or []  # this criterion's fields, not the determination's `needs`
+            if wanted:
+                line(f"    Needed: {', '.join(wanted)}")
             elif kind == "missing":
                 line("    Needed: the facts this criterion is about (see the message)")
 
@@ -157,9 +155,7 @@ def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda num
             not_met = ", ".join(item.get("not_met") or []) or "none"
             missing = ", ".join(item.get("missing") or []) or "none"
             line(f"  {item.get('pathway', '')}: not met: {not_met}; missing: {missing}")
-            sentence = policy_text(item.get("pathway", ""))
-            if sentence:
-                line(f"    Policy: \"{sentence}\"")
+            quote(policy_text(item.get("pathway", "")))
 
     referral = det.get("referral")
     if referral:

@@ -8,12 +8,12 @@ from typing import Any
 __all__ = ["get_value", "put_value"]
 
 
-def get_value(request: dict[str, Any], dotted: str) -> Any:
-    """The value at `dotted`, or None when any part of the path is absent."""
+def get_value(request: dict[str, Any], dotted: str, absent: Any = None) -> Any:
+    """The value at `dotted`, or `absent` when any part of the path is absent."""
     node: Any = request
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None
+            return absent
         node = node[part]
     return node
 
