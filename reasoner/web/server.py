@@ -78,7 +78,19 @@ def make_server(app: Any, host: str, port: int, limits: Limits) -> uvicorn.Serve
         access_log=False, server_header=False, proxy_headers=False, timeout_keep_alive=limits.keep_alive_s,
         limit_concurrency=limits.max_connections, h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=5)
-    return uvicorn.Server(config)
+    return _Server(config)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, calling `on_started` as soon as it listens and before the event loop runs
+    again: nothing it serves is logged before the caller's ready line."""
+
+    on_started: Callable[[], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -101,14 +113,12 @@ def serve(app: Any, host: str, port: int, limits: Limits, ready: Callable[[str],
     sock = listen(host, port)
     server = make_server(app, host, sock.getsockname()[1], limits)
 
+    if ready is not None:
+        shown = f"[{host}]" if ":" in host else host
+        server.on_started = lambda: ready(f"http://{shown}:{sock.getsockname()[1]}{path}")
+
     async def main() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not task.done():
-            await asyncio.sleep(0.02)
-        if server.started and ready is not None:
-            shown = f"[{host}]" if ":" in host else host
-            ready(f"http://{shown}:{sock.getsockname()[1]}{path}")
-        await task
+        await server.serve(sockets=[sock])
 
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the handler it
     # found: a no-op for SIGTERM lets `serve` return normally (exit status 0).
