@@ -29,19 +29,66 @@ __all__ = ["Clones", "report_lines"]
 
 Template = list[tuple[int, str, "int | str"]]  # (subject, predicate, object): ints are local blank nodes
 _MAX_DEPTH = 10
+# Marks in the text of a report while it is written, replaced once when it is done (neither can occur in
+# a term's text: N-Triples escapes every control character of a literal, and an IRI cannot hold one).
+_SHAPES = "\x00"  # the determination's blank-node prefix, in the labels of copies of shapes-graph nodes
+_END = "\x01"  # " <graph> .\n"
+_N = "\x02"  # a result's label, in its fixed lines
 
 
 class Clones:
-    """Templates of the shapes graph's blank nodes as a report copies them (built on first use)."""
+    """Per compiled shapes graph, built on first use and then the same in every report: each shapes-graph
+    node a report copies, as ready N-Quads text (`_SHAPES` marks where a report's blank-node prefix goes,
+    `_END` where its graph and line end go), and each (shape, component)'s fixed result lines."""
 
     def __init__(self) -> None:
         self.templates: dict[str, Template] = {}
+        self._nodes: dict[tuple, tuple[str, tuple[tuple[str, str], ...]]] = {}
+        self._heads: dict[tuple[int, Any], tuple[list[str], tuple[tuple[str, str], ...], Any]] = {}
 
     def template(self, shapes: Graph, node: BNode) -> Template:
         found = self.templates.get(str(node))
         if found is None:
             found = self.templates[str(node)] = _template(shapes, node)
         return found
+
+    def node(self, shapes: Graph, node: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """(term text, copies to write once a report) of a shapes-graph node a report names."""
+        kind = type(node)
+        key: tuple = (kind, str(node)) if kind is not Literal else (kind, str(node), node.datatype, node.language)
+        found = self._nodes.get(key)
+        if found is None:
+            if isinstance(node, BNode):
+                tid = len(self._nodes)
+                prefix = f"{_SHAPES}{tid}_"
+                lines = [f"{prefix}{s} {p} {prefix + str(o) if isinstance(o, int) else o}{_END}"
+                         for s, p, o in self.template(shapes, node)]
+                found = (prefix + "0", ((prefix, "".join(lines)),))
+            elif isinstance(node, Literal):
+                found = (term(node, _NO_LABELS), ())
+            else:
+                found = (term(URIRef(str(node)), _NO_LABELS), ())
+            self._nodes[key] = found
+        return found
+
+    def head(self, shapes: Graph, shape: Any, component: Any) -> tuple[list[str], tuple[tuple[str, str], ...]]:
+        """A result's lines that depend only on its shape and component, split where its label goes."""
+        key = (id(shape), component)
+        found = self._heads.get(key)
+        if found is None:
+            comp, comp_copies = self.node(shapes, component)
+            node, node_copies = self.node(shapes, shape.node)
+            lines = [f"{_N} {_TYPE} {_RESULT}{_END}", f"{_N} {_COMPONENT} {comp}{_END}",
+                     f"{_N} {_SHAPE} {node}{_END}", f"{_N} {_SEVERITY} {term(shape.severity, _NO_LABELS)}{_END}"]
+            copies = comp_copies + node_copies
+            if shape.path is not None:
+                path, path_copies = self.node(shapes, shape.path)
+                lines.append(f"{_N} {_PATH} {path}{_END}")
+                copies += path_copies
+            for m in shape.messages or ():
+                lines.append(f"{_N} {_MESSAGE} {term(m, _NO_LABELS)}{_END}")
+            found = self._heads[key] = ("".join(lines).split(_N), copies, shape)  # the shape kept: id() stays its
+        return found[0], found[1]
 
 
 def _template(source: Graph, node: BNode) -> Template:
@@ -85,69 +132,76 @@ def _template(source: Graph, node: BNode) -> Template:
     return out
 
 
+_NO_LABELS = Labels("")  # for terms only: no blank node reaches it
 _FIRST, _REST, _NIL = "<" + str(RDF.first) + ">", "<" + str(RDF.rest) + ">", "<" + str(RDF.nil) + ">"
 
 
 class _Writer:
-    """One report's lines; each node of the shapes and data graphs copied once (pySHACL's cloned_nodes)."""
+    """One report's text; each node of the shapes and data graphs copied once (pySHACL's cloned_nodes).
 
-    def __init__(self, parts: RunParts, graph: str, labels: Labels, out: list[str]) -> None:
+    Lines end in `_END` and copies of shapes-graph nodes carry `_SHAPES` labels: `report_lines` puts the
+    report's graph and blank-node prefix in once, over the whole text."""
+
+    def __init__(self, parts: RunParts, labels: Labels) -> None:
         self.parts = parts
-        self.end = f" {graph} .\n"
+        self.clones: Clones = parts.clones
         self.labels = labels
-        self.out = out
-        self.done: dict[tuple[bool, str], str] = {}
+        self.out: list[str] = []
+        self.copied: set[str] = set()
+        self.data_done: dict[str, str] = {}
 
     def line(self, s: str, p: str, o: str) -> None:
-        self.out.append(f"{s} {p} {o}{self.end}")
+        self.out.append(f"{s} {p} {o}{_END}")
 
-    def clone(self, from_shapes: bool, node: Any) -> str:
-        if isinstance(node, Literal):
-            return term(node, self.labels)
-        key = (from_shapes, str(node))
-        text = self.done.get(key)
-        if text is None:
-            if isinstance(node, BNode):
-                text = self.done[key] = self._clone_bnode(from_shapes, node)
-            else:
-                text = self.done[key] = term(URIRef(str(node)), self.labels)
+    def copy(self, copies: tuple[tuple[str, str], ...]) -> None:
+        for key, text in copies:
+            if key not in self.copied:
+                self.copied.add(key)
+                self.out.append(text)
+
+    def shapes_node(self, node: Any) -> str:
+        text, copies = self.clones.node(self.parts.shapes, node)
+        if copies:
+            self.copy(copies)
         return text
 
-    def _clone_bnode(self, from_shapes: bool, node: BNode) -> str:
-        parts, labels = self.parts, self.labels
-        if from_shapes:  # the same in every report: a template, new labels
-            top = labels.of(("shapes", str(node)))
-            template = parts.clones.template(parts.shapes, node)
-        else:  # the request graph's own node: the same label as there
-            top = labels.of(BNode(str(node)))
-            template = _template(parts.data, node)
-        local = {0: top}
-        for s, p, o in template:
-            s_text = local.get(s) or local.setdefault(s, labels.fresh())
-            if isinstance(o, int):
-                o = local.get(o) or local.setdefault(o, labels.fresh())
-            self.line(s_text, p, o)
-        return top
+    def data_node(self, node: Any) -> str:
+        """A node of the request graph: a term, or a blank node copied with what hangs from it (its own
+        label, the same as in the request graph)."""
+        kind = type(node)
+        if kind is URIRef or kind is Literal:
+            return term(node, self.labels)
+        if not isinstance(node, BNode):
+            return term(node if isinstance(node, Literal) else URIRef(str(node)), self.labels)
+        key = str(node)
+        text = self.data_done.get(key)
+        if text is None:
+            labels = self.labels
+            text = self.data_done[key] = labels.of(BNode(key))
+            local = {0: text}
+            for s, p, o in _template(self.parts.data, node):
+                s_text = local.get(s) or local.setdefault(s, labels.fresh())
+                if isinstance(o, int):
+                    o = local.get(o) or local.setdefault(o, labels.fresh())
+                self.line(s_text, p, o)
+        return text
+
+    def clone(self, from_shapes: bool, node: Any) -> str:
+        return self.shapes_node(node) if from_shapes else self.data_node(node)
 
     def result(self, r: Result) -> str:
         focus, value, shape, component, message = r[:5]
         n = self.labels.fresh()
-        end, clone = self.end, self.clone
-        lines = [f"{n} {_TYPE} {_RESULT}{end}",
-                 f"{n} {_COMPONENT} {clone(True, component)}{end}",
-                 f"{n} {_SHAPE} {clone(True, shape.node)}{end}",
-                 f"{n} {_SEVERITY} {term(shape.severity, self.labels)}{end}",
-                 f"{n} {_FOCUS} {clone(False, focus)}{end}"]
+        pieces, copies = self.clones.head(self.parts.shapes, shape, component)
+        if copies:
+            self.copy(copies)
+        out = self.out
+        out.append(n.join(pieces))
+        out.append(f"{n} {_FOCUS} {self.data_node(focus)}{_END}")
         if value is not None:
-            lines.append(f"{n} {_VALUE} {clone(False, value)}{end}")
-        if shape.path is not None:
-            lines.append(f"{n} {_PATH} {clone(True, shape.path)}{end}")
-        if shape.messages:
-            for m in shape.messages:
-                lines.append(f"{n} {_MESSAGE} {term(m, self.labels)}{end}")
-        else:
-            lines.append(f"{n} {_MESSAGE} {literal(message(self.parts.data, focus, value))}{end}")
-        self.out.extend(lines)
+            out.append(f"{n} {_VALUE} {self.data_node(value)}{_END}")
+        if not shape.messages:
+            out.append(f"{n} {_MESSAGE} {literal(message(self.parts.data, focus, value))}{_END}")
         for detail in (r[5] if len(r) > 5 else ()):
             self.line(n, _DETAIL, self.result(detail))
         return n
@@ -166,8 +220,11 @@ _TRUE, _FALSE = term(Literal(True), Labels("")), term(Literal(False), Labels("")
 def report_lines(parts: RunParts, report: str, graph: str, labels: Labels, out: list[str]) -> None:
     """Append the report's N-Quads lines to `out`: the report node is written as `report` (an IRI's
     text), every line in graph `graph` (a term's text), blank nodes labelled by `labels`."""
+    w = _Writer(parts, labels)
     with one_report():
-        _write(_Writer(parts, graph, labels, out), parts, report)
+        _write(w, parts, report)
+    text = "".join(w.out)
+    out.append(text.replace(_END, f" {graph} .\n").replace(_SHAPES, labels.prefix + "s"))
 
 
 def _write(w: _Writer, parts: RunParts, report: str) -> None:
