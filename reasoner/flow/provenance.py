@@ -253,6 +253,32 @@ def _datetime_text(value: Any) -> str:
     return literal(str(_datetime(value)), _DATETIME)
 
 
+@lru_cache(maxsize=4)
+def _fixed_provenance(named: bool) -> str:
+    """The PROV-O lines every determination has, as one format string (`named`: in the store's
+    `<activity>:provenance` graph, which the activity names)."""
+    t = {k: v.replace("{", "{{").replace("}", "}}") for k, v in _T.items()}
+    version = engine_version()
+    agent = iri(f"urn:blincyto:software:{DIST_NAME}:{version}").replace("{", "{{").replace("}", "}}")
+    label, dist, ver = (literal(x).replace("{", "{{").replace("}", "}}") for x in (
+        "prior-authorization determination", DIST_NAME, version))
+    lines = [
+        ("{activity}", t["type"], t["Activity"]), ("{activity}", t["label"], label),
+        ("{activity}", t["used"], "{request}"), ("{activity}", t["used"], "{policy_version}"),
+        ("{activity}", t["startedAtTime"], "{started}"), ("{activity}", t["endedAtTime"], "{ended}"),
+        ("{activity}", t["wasAssociatedWith"], agent), ("{activity}", t["generated"], "{result}"),
+        (agent, t["type"], t["SoftwareAgent"]), (agent, t["label"], dist), (agent, t["versionInfo"], ver),
+        ("{request}", t["type"], t["Entity"]), ("{request}", t["describedIn"], "{request_graph}"),
+        ("{policy_version}", t["type"], t["Entity"]),
+        ("{result}", t["type"], t["Determination"]), ("{result}", t["type"], t["Entity"]),
+        ("{result}", t["wasGeneratedBy"], "{activity}"), ("{result}", t["wasDerivedFrom"], "{request}"),
+        ("{result}", t["requestId"], "{request_id}"),
+    ]
+    if named:
+        lines.insert(8, ("{activity}", t["describedIn"], "{prov}"))
+    return "".join(f"{s} {p} {o}{{end}}" for s, p, o in lines)
+
+
 def determination_nquads(ev: Any, base: str | None = None, provenance_graph: bool = False) -> tuple[str, str]:
     """(activity IRI, N-Quads text) of one evaluation: `determination_graph`'s dataset, written directly.
 
@@ -290,33 +316,11 @@ def determination_nquads(ev: Any, base: str | None = None, provenance_graph: boo
     def lit(value: Any) -> str:
         return literal(value) if type(value) is str else term(Literal(value), labels)
 
-    version = engine_version()
-    agent = iri(f"urn:blincyto:software:{DIST_NAME}:{version}")
     request_iri, policy_version = term(ev.request_iri, labels), term(ev.policy_version, labels)
-    add(activity, "type", t["Activity"])
-    add(activity, "label", _ACTIVITY_LABEL)
-    add(activity, "used", request_iri)
-    add(activity, "used", policy_version)
-    add(activity, "startedAtTime", _datetime_text(getattr(ev, "started_at", None)))
-    add(activity, "endedAtTime", _datetime_text(getattr(ev, "ended_at", None)))
-    add(activity, "wasAssociatedWith", agent)
-    add(activity, "generated", result)
-    if prov:
-        add(activity, "describedIn", prov)
-
-    add(agent, "type", t["SoftwareAgent"])
-    add(agent, "label", lit(DIST_NAME))
-    add(agent, "versionInfo", lit(version))
-
-    add(request_iri, "type", t["Entity"])
-    add(request_iri, "describedIn", request_graph)
-    add(policy_version, "type", t["Entity"])
-
-    add(result, "type", t["Determination"])
-    add(result, "type", t["Entity"])
-    add(result, "wasGeneratedBy", activity)
-    add(result, "wasDerivedFrom", request_iri)
-    add(result, "requestId", lit(str(det.get("id", ""))))
+    out.append(_fixed_provenance(bool(prov)).format(
+        activity=activity, result=result, request=request_iri, policy_version=policy_version,
+        started=_datetime_text(getattr(ev, "started_at", None)), ended=_datetime_text(getattr(ev, "ended_at", None)),
+        request_graph=request_graph, prov=prov, request_id=lit(str(det.get("id", ""))), end=end))
     if det.get("policy"):
         add(result, "policyId", lit(det["policy"]))
     if det.get("policy_version"):

@@ -28,6 +28,7 @@ _IRI_BAD = re.compile(r'[\x00-\x20<>"{}|^`\\]')
 _LITERAL_ESCAPE = re.compile(r'[\x00-\x1f"\\\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]')
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 _CACHE: dict[Any, str] = {}
+_BY_ID: dict[int, tuple[Any, str]] = {}  # id -> (the term, its text): see term()
 _CACHE_LIMIT = 200_000
 
 
@@ -60,12 +61,11 @@ def literal(lexical: str, datatype: str | None = None, language: str | None = No
 
 def term(t: Any, labels: Labels) -> str:
     """An rdflib term as N-Triples text (blank nodes through `labels`)."""
+    found = _BY_ID.get(id(t))  # the engine's terms are shared objects (datagraph): by identity first, which
+    if found is not None and found[0] is t:  # spares rdflib's Python-level __hash__ and __eq__
+        return found[1]
     kind = type(t)
-    if kind is URIRef:  # the common case first, without isinstance (rdflib's terms are ABCs: slow)
-        text = _CACHE.get(t)
-        if text is not None:
-            return text
-    elif kind is BNode or (kind is not Literal and isinstance(t, BNode)):
+    if kind is BNode or (kind is not URIRef and kind is not Literal and isinstance(t, BNode)):
         return labels.of(t)
     if kind is Literal or isinstance(t, Literal):
         key: Any = (str(t), t.datatype, t.language)  # rdflib compares literals by value: key by lexical form
@@ -82,6 +82,9 @@ def term(t: Any, labels: Labels) -> str:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()
         _CACHE[key] = text
+    if len(_BY_ID) >= _CACHE_LIMIT:
+        _BY_ID.clear()
+    _BY_ID[id(t)] = (t, text)  # the entry holds the term: its id is not reused while it is there
     return text
 
 
@@ -112,6 +115,15 @@ def graph_lines(triples: Iterable[tuple[Any, Any, Any]], graph: str, labels: Lab
     """Append one N-Quads line per triple to `out`; `graph` is the graph's term text ("" for the default
     graph); `rename` maps nodes to the term text written instead (a report's blank node to its IRI)."""
     end = f" {graph} .\n" if graph else " .\n"
+    spo = getattr(getattr(triples, "store", None), "spo", None)  # a request graph (datagraph.SmallStore)
+    if spo is not None and not rename:  # its index read directly: each subject and predicate written once
+        for s, by_p in spo.items():
+            s_text = term(s, labels) + " "
+            for p, objs in by_p.items():
+                head = s_text + term(p, labels) + " "
+                for o in objs:
+                    out.append(head + term(o, labels) + end)
+        return
     for s, p, o in triples:
         if rename:
             s_text = rename.get(s) or term(s, labels)

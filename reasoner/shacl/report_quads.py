@@ -73,7 +73,7 @@ class Clones:
 
     def head(self, shapes: Graph, shape: Any, component: Any) -> tuple[list[str], tuple[tuple[str, str], ...]]:
         """A result's lines that depend only on its shape and component, split where its label goes."""
-        key = (id(shape), component)
+        key = (id(shape), id(component))
         found = self._heads.get(key)
         if found is None:
             comp, comp_copies = self.node(shapes, component)
@@ -87,7 +87,7 @@ class Clones:
                 copies += path_copies
             for m in shape.messages or ():
                 lines.append(f"{_N} {_MESSAGE} {term(m, _NO_LABELS)}{_END}")
-            found = self._heads[key] = ("".join(lines).split(_N), copies, shape)  # the shape kept: id() stays its
+            found = self._heads[key] = ("".join(lines).split(_N), copies, (shape, component))  # kept: ids stay theirs
         return found[0], found[1]
 
 
@@ -132,6 +132,18 @@ def _template(source: Graph, node: BNode) -> Template:
     return out
 
 
+_MESSAGES: dict[str, str] = {}  # a message's literal text (the same words recur in every report)
+
+
+def _message(text: str) -> str:
+    found = _MESSAGES.get(text)
+    if found is None:
+        if len(_MESSAGES) >= 50_000:
+            _MESSAGES.clear()
+        found = _MESSAGES[text] = literal(text)
+    return found
+
+
 _NO_LABELS = Labels("")  # for terms only: no blank node reaches it
 _FIRST, _REST, _NIL = "<" + str(RDF.first) + ">", "<" + str(RDF.rest) + ">", "<" + str(RDF.nil) + ">"
 
@@ -139,25 +151,30 @@ _FIRST, _REST, _NIL = "<" + str(RDF.first) + ">", "<" + str(RDF.rest) + ">", "<"
 class _Writer:
     """One report's text; each node of the shapes and data graphs copied once (pySHACL's cloned_nodes).
 
-    Lines end in `_END` and copies of shapes-graph nodes carry `_SHAPES` labels: `report_lines` puts the
-    report's graph and blank-node prefix in once, over the whole text."""
+    The texts kept in `Clones` get the report's graph and blank-node prefix once a report each (`fill`)."""
 
-    def __init__(self, parts: RunParts, labels: Labels) -> None:
+    def __init__(self, parts: RunParts, graph: str, labels: Labels) -> None:
         self.parts = parts
         self.clones: Clones = parts.clones
         self.labels = labels
+        self.end = f" {graph} .\n"
+        self.shapes_prefix = labels.prefix + "s"
         self.out: list[str] = []
         self.copied: set[str] = set()
+        self.heads: dict[int, list[str]] = {}
         self.data_done: dict[str, str] = {}
 
+    def fill(self, text: str) -> str:
+        return text.replace(_END, self.end).replace(_SHAPES, self.shapes_prefix)
+
     def line(self, s: str, p: str, o: str) -> None:
-        self.out.append(f"{s} {p} {o}{_END}")
+        self.out.append(f"{s} {p} {o}{self.end}")
 
     def copy(self, copies: tuple[tuple[str, str], ...]) -> None:
         for key, text in copies:
             if key not in self.copied:
                 self.copied.add(key)
-                self.out.append(text)
+                self.out.append(self.fill(text))
 
     def shapes_node(self, node: Any) -> str:
         text, copies = self.clones.node(self.parts.shapes, node)
@@ -193,15 +210,18 @@ class _Writer:
         focus, value, shape, component, message = r[:5]
         n = self.labels.fresh()
         pieces, copies = self.clones.head(self.parts.shapes, shape, component)
-        if copies:
-            self.copy(copies)
-        out = self.out
-        out.append(n.join(pieces))
-        out.append(f"{n} {_FOCUS} {self.data_node(focus)}{_END}")
+        filled = self.heads.get(id(pieces))
+        if filled is None:
+            filled = self.heads[id(pieces)] = [self.fill(p) for p in pieces]
+            if copies:
+                self.copy(copies)
+        out, end = self.out, self.end
+        out.append(n.join(filled))
+        out.append(f"{n} {_FOCUS} {self.data_node(focus)}{end}")
         if value is not None:
-            out.append(f"{n} {_VALUE} {self.data_node(value)}{_END}")
+            out.append(f"{n} {_VALUE} {self.data_node(value)}{end}")
         if not shape.messages:
-            out.append(f"{n} {_MESSAGE} {literal(message(self.parts.data, focus, value))}{_END}")
+            out.append(f"{n} {_MESSAGE} {_message(message(self.parts.data, focus, value))}{end}")
         for detail in (r[5] if len(r) > 5 else ()):
             self.line(n, _DETAIL, self.result(detail))
         return n
@@ -220,11 +240,10 @@ _TRUE, _FALSE = term(Literal(True), Labels("")), term(Literal(False), Labels("")
 def report_lines(parts: RunParts, report: str, graph: str, labels: Labels, out: list[str]) -> None:
     """Append the report's N-Quads lines to `out`: the report node is written as `report` (an IRI's
     text), every line in graph `graph` (a term's text), blank nodes labelled by `labels`."""
-    w = _Writer(parts, labels)
+    w = _Writer(parts, graph, labels)
     with one_report():
         _write(w, parts, report)
-    text = "".join(w.out)
-    out.append(text.replace(_END, f" {graph} .\n").replace(_SHAPES, labels.prefix + "s"))
+    out.extend(w.out)
 
 
 def _write(w: _Writer, parts: RunParts, report: str) -> None:
