@@ -25,7 +25,7 @@ from rdflib.compare import isomorphic
 
 from reasoner.fhir.evaluate import evaluate_bundle
 from reasoner.flow.check import InvalidRequest
-from reasoner.flow.provenance import determination_graph, determination_nquads
+from reasoner.flow.provenance import SHAPE_COPIES_GRAPH, SHAPE_COPY, determination_graph, determination_nquads
 from reasoner.pipelines.batch import Format, run_batch
 from reasoner.sparql.store import determination_nquads as store_nquads
 from requestgen import requests
@@ -108,18 +108,95 @@ def test_hostile_ids_are_escaped_and_give_the_same_dataset(reasoner_for, request
     assert "\u202e" not in text and "\u2028" not in text
 
 
-def test_the_store_layout_moves_the_prov_o_record_into_its_own_graph(reasoner_for):
-    ev = reasoner_for().evaluate_full(next(requests(1, seed=5)))
-    iri, text = store_nquads(ev)
+COPIES = ox.NamedNode(SHAPE_COPIES_GRAPH)
+
+
+def _unshared(quads: list, report_graph: ox.NamedNode) -> list:
+    """The store's text as the report it stands for: the shape copies moved into the report graph and
+    their skolem IRIs made blank nodes again (each copy is then the report's own, as pySHACL makes it)."""
+    def node(t):
+        return ox.BlankNode("c" + t.value.rsplit(":", 1)[1].replace("-", "x")) if (
+            isinstance(t, ox.NamedNode) and t.value.startswith(SHAPE_COPY)) else t
+    return [ox.Quad(node(q.subject), q.predicate, node(q.object), report_graph if q.graph_name == COPIES else q.graph_name)
+            for q in quads]
+
+
+def assert_store_layout(ev, written: set | None = None) -> list:
+    """The store's text of one determination: the reference dataset with the PROV-O record in its own
+    graph (which the activity names) and the report's shape copies in SHAPE_COPIES_GRAPH."""
+    iri, text = store_nquads(ev, written)
     base = ox.NamedNode(iri)
     prov = ox.NamedNode(f"{iri}:provenance")
     expected = []
-    reference = determination_graph(ev, iri).serialize(format="nquads")
-    for q in ox.parse(reference, format=ox.RdfFormat.N_QUADS):
+    for q in _reference_quads_at(ev, iri):
         graph = prov if isinstance(q.graph_name, ox.DefaultGraph) else q.graph_name
         expected.append(ox.Quad(q.subject, q.predicate, q.object, graph))
     expected.append(ox.Quad(base, ox.NamedNode("https://w3id.org/blincyto-pa/ontology#describedIn"), prov, prov))
-    assert _canonical(list(ox.parse(text, format=ox.RdfFormat.N_QUADS))) == _canonical(expected)
+    quads = list(ox.parse(text, format=ox.RdfFormat.N_QUADS))
+    assert _canonical(_unshared(quads, ox.NamedNode(f"{iri}:validation-report"))) == _canonical(expected)
+    return quads
+
+
+def _reference_quads_at(ev, base: str) -> list:
+    return list(ox.parse(determination_graph(ev, base).serialize(format="nquads"), format=ox.RdfFormat.N_QUADS))
+
+
+def test_the_store_layout_moves_the_prov_o_record_and_the_shape_copies_into_their_graphs(reasoner_for):
+    for request in requests(12, seed=5):
+        quads = assert_store_layout(reasoner_for().evaluate_full(request))
+        copies = [q for q in quads if q.graph_name == COPIES]
+        assert all(isinstance(t, ox.NamedNode) and t.value.startswith(SHAPE_COPY) for q in copies
+                   for t in (q.subject,)), "a shape copy is named by its skolem IRI"
+        assert not any(isinstance(t, ox.BlankNode) for q in copies for t in (q.subject, q.object))
+
+
+@pytest.mark.parametrize("case", _case_requests()[::4])
+def test_every_fourth_case_in_the_store_layout_is_the_same_report(reasoner_for, case):
+    engine = reasoner_for(tuple(case.get("kb", ())))
+    try:
+        ev = engine.evaluate_full(case["request"])
+    except InvalidRequest:
+        pytest.skip("a case of a rejected request: no determination")
+    assert_store_layout(ev)
+
+
+def test_shape_copies_are_written_once_a_transaction_and_named_alike_in_every_process(reasoner_for, tmp_path):
+    import subprocess
+    import sys
+
+    engine = reasoner_for()
+    evs = [engine.evaluate_full(r) for r in requests(20, seed=21)]
+    written: set = set()
+    texts = [store_nquads(ev, written)[1] for ev in evs]
+    alone = [store_nquads(ev)[1] for ev in evs]
+    copy_lines = [line for t in texts for line in t.splitlines() if line.endswith(f"<{SHAPE_COPIES_GRAPH}> .")]
+    assert len(copy_lines) == len(set(copy_lines)), "a copy written twice in one transaction"
+    assert sum(t.count("\n") for t in texts) < sum(t.count("\n") for t in alone)
+    assert set(copy_lines) == {line for t in alone for line in t.splitlines() if line.endswith(f"<{SHAPE_COPIES_GRAPH}> .")}
+    # Another process (another hash seed: other set orders) names and writes every copy alike.
+    script = (
+        "import json, sys\n"
+        "sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']\n"
+        "from requestgen import requests\n"
+        "from reasoner.flow.engine import default_reasoner\n"
+        "from reasoner.sparql.store import determination_nquads\n"
+        "e = default_reasoner()\n"
+        "print(json.dumps([determination_nquads(e.evaluate_full(r))[1] for r in requests(20, seed=21)]))\n")
+    other = json.loads(subprocess.run([sys.executable, "-c", script, str(HERE.parent)], check=True, capture_output=True,
+                                      text=True, env={**__import__("os").environ, "PYTHONHASHSEED": "12345"}).stdout)
+    theirs = {line for t in other for line in t.splitlines() if line.endswith(f"<{SHAPE_COPIES_GRAPH}> .")}
+    assert theirs == set(copy_lines)
+    # Stored, the reports name copies the store holds.
+    from reasoner.sparql import store as st
+
+    with st.open_store(tmp_path / "st") as s:
+        s.add_all(evs[:10])
+        s.add_all(evs[10:], bulk=True)
+        missing = list(s.query(st.with_prefixes(f"""
+            SELECT ?c WHERE {{ GRAPH ?g {{ ?r sh:sourceShape|sh:resultPath ?c }}
+                               FILTER(STRSTARTS(STR(?c), "{SHAPE_COPY}"))
+                               FILTER NOT EXISTS {{ GRAPH <{SHAPE_COPIES_GRAPH}> {{ ?c ?p ?o }} }} }}""")))
+    assert missing == []
 
 
 def test_a_batch_file_never_shares_a_blank_node_between_determinations(tmp_path, reasoner_for):

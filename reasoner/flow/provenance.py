@@ -38,13 +38,19 @@ from rdflib import BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, XSD
 
 from reasoner.shacl.ntriples import Labels, graph_lines, iri, literal, term
-from reasoner.shacl.report_quads import report_lines
+from reasoner.shacl.report_quads import SharedCopies, report_lines
 
-__all__ = ["BX", "determination_graph", "determination_nquads", "serialize", "engine_version"]
+__all__ = ["BX", "SHAPE_COPIES_GRAPH", "SHAPE_COPY", "determination_graph", "determination_nquads", "serialize",
+           "engine_version", "shared_copies"]
 
 BX = Namespace("https://w3id.org/blincyto-pa/ontology#")
 KB = Namespace("https://w3id.org/blincyto-pa/kb/")
 DIST_NAME = "blincyto-reasoner"
+# The store's layout (reasoner.sparql.store): the copies a report makes of shapes-graph nodes (a property
+# shape, its sh:path list) are the same in every report, so the store holds each once, in this graph,
+# named by a skolem IRI; a stored report names them (sh:sourceShape, sh:resultPath) by that IRI.
+SHAPE_COPIES_GRAPH = "https://w3id.org/blincyto-pa/graph/shape-copies"
+SHAPE_COPY = "urn:blincyto:shape-copy:"
 
 
 @lru_cache(maxsize=1)
@@ -279,13 +285,22 @@ def _fixed_provenance(named: bool) -> str:
     return "".join(f"{s} {p} {o}{{end}}" for s, p, o in lines)
 
 
-def determination_nquads(ev: Any, base: str | None = None, provenance_graph: bool = False) -> tuple[str, str]:
+def shared_copies(written: set[str] | None = None) -> SharedCopies:
+    """The store's copies of shapes-graph nodes (`SHAPE_COPIES_GRAPH`); `written`: digests already in this
+    transaction's text (one set for the determinations stored together)."""
+    return SharedCopies(f"<{SHAPE_COPIES_GRAPH}>", SHAPE_COPY, written)
+
+
+def determination_nquads(ev: Any, base: str | None = None, provenance_graph: bool = False,
+                         shared: SharedCopies | None = None) -> tuple[str, str]:
     """(activity IRI, N-Quads text) of one evaluation: `determination_graph`'s dataset, written directly.
 
     `provenance_graph=False`: the PROV-O description in the default graph (as `determination_graph`);
     True: in the named graph `<activity>:provenance`, which the activity names with bx:describedIn
     (the store's layout, `reasoner.sparql.store`). The validation report is written from the run's
-    results when the evaluation has them (the compiled engine), else copied from its report graph."""
+    results when the evaluation has them (the compiled engine), else copied from its report graph.
+    `shared` (the store's layout, `shared_copies()`): the report's copies of shapes-graph nodes are
+    written once a `shared` in `SHAPE_COPIES_GRAPH` and named by skolem IRIs, not copied in every report."""
     det: dict = ev.determination
     base = base or new_base()
     labels = Labels("b" + "".join(ch for ch in base.rsplit(":", 1)[-1] if ch.isascii() and ch.isalnum()) + "x")
@@ -299,7 +314,7 @@ def determination_nquads(ev: Any, base: str | None = None, provenance_graph: boo
     run = getattr(ev, "report", None)
     parts = getattr(run, "parts", None)
     if parts is not None:
-        report_lines(parts, report_node, report_graph, labels, out)
+        report_lines(parts, report_node, report_graph, labels, out, shared)
     else:
         report = ev.report_graph
         old = next(iter(report.subjects(RDF.type, SH.ValidationReport)), None)

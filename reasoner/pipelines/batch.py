@@ -199,8 +199,10 @@ def _store_arg(store: bool) -> tuple:
 
 
 def _run_chunk(chunk: list[tuple]) -> list[tuple]:
-    """A chunk of work items (plain tuples both ways: cheap to pickle between processes)."""
-    return [(EVAL, *evaluate_record(_REASONER, Record(*item[1]), _FORMAT, _STORE)) if item[0] == EVAL else item
+    """A chunk of work items (plain tuples both ways: cheap to pickle between processes). With
+    `--store`, a chunk is one transaction: the report's shape copies are written once in it."""
+    store: bool | set[str] = set() if _STORE else False
+    return [(EVAL, *evaluate_record(_REASONER, Record(*item[1]), _FORMAT, store)) if item[0] == EVAL else item
             for item in chunk]
 
 

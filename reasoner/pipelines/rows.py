@@ -55,9 +55,10 @@ class _NotFinite(Exception):
     pass
 
 
-def evaluate_record(engine: Any, record: Record, fmt: Format, store: bool = False) -> Row:
+def evaluate_record(engine: Any, record: Record, fmt: Format, store: bool | set[str] = False) -> Row:
     """One record to one formatted row; never raises for anything a record may hold. `store`: the row
-    also carries the determination as the store's N-Quads (`reasoner.sparql.store` layout)."""
+    also carries the determination as the store's N-Quads (`reasoner.sparql.store` layout); a set: the
+    shape copies already written in the rows stored with it (`store.determination_nquads`)."""
     from reasoner.fhir.evaluate import evaluate_text
     from reasoner.flow.check import WHOLE_REQUEST, InvalidRequest
 
@@ -75,11 +76,11 @@ def evaluate_record(engine: Any, record: Record, fmt: Format, store: bool = Fals
         else:
             text = format_determination(fmt, det, record)
         quads = ""
-        if store:
-            from reasoner.flow.provenance import determination_nquads
+        if store is not False:  # True, or the set of a chunk's shape copies (empty at first)
+            from reasoner.sparql.store import determination_nquads
 
             _json(det)
-            quads = determination_nquads(ev, provenance_graph=True)[1]
+            quads = determination_nquads(ev, None if store is True else store)[1]
         return Row(text, det["id"], det["decision"], False, quads)
     except InvalidRequest as exc:
         if request_id is None:

@@ -13,19 +13,20 @@ nested ones are new, an RDF list is copied as its items, nothing deeper than the
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.namespace import SH
 
 from reasoner.shacl.messages import one_report
-from reasoner.shacl.ntriples import Labels, literal, term
+from reasoner.shacl.ntriples import Labels, iri, literal, term
 
 if TYPE_CHECKING:
     from reasoner.shacl.report import RunParts
     from reasoner.shacl.shape import Result
 
-__all__ = ["Clones", "report_lines"]
+__all__ = ["Clones", "SharedCopies", "report_lines"]
 
 Template = list[tuple[int, str, "int | str"]]  # (subject, predicate, object): ints are local blank nodes
 _MAX_DEPTH = 10
@@ -34,6 +35,19 @@ _MAX_DEPTH = 10
 _SHAPES = "\x00"  # the determination's blank-node prefix, in the labels of copies of shapes-graph nodes
 _END = "\x01"  # " <graph> .\n"
 _N = "\x02"  # a result's label, in its fixed lines
+
+
+class SharedCopies:
+    """Copies of shapes-graph nodes written once, not in every report (a store's layout): each named by a
+    skolem IRI (RDF 1.1 §3.5) `base` + a digest of where the node hangs in the shapes graph and what it
+    holds (the same in every process), in graph `graph` (a term's text); `written` holds the digests of
+    those written already (one set a transaction: writing one again is harmless, a set in RDF)."""
+
+    __slots__ = ("graph", "base", "written")
+
+    def __init__(self, graph: str, base: str, written: set[str] | None = None) -> None:
+        self.graph, self.base = graph, base
+        self.written: set[str] = set() if written is None else written
 
 
 class Clones:
@@ -45,11 +59,32 @@ class Clones:
         self.templates: dict[str, Template] = {}
         self._nodes: dict[tuple, tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._heads: dict[tuple[int, Any], tuple[list[str], tuple[tuple[str, str], ...], Any]] = {}
+        self._shared: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     def template(self, shapes: Graph, node: BNode) -> Template:
         found = self.templates.get(str(node))
         if found is None:
-            found = self.templates[str(node)] = _template(shapes, node)
+            found = self.templates[str(node)] = _template(shapes, node, ordered=True)
+        return found
+
+    def shared(self, shapes: Graph, node: Any, copies: SharedCopies) -> tuple[str, str | None, str]:
+        """(term text, key, its copy's text in `copies.graph`) of a shapes-graph node a report names, when
+        copies are written once (`SharedCopies`); key None for a node that is not copied (an IRI)."""
+        if not isinstance(node, BNode):
+            return self.node(shapes, node)[0], None, ""
+        key = (str(node), copies.graph, copies.base)
+        found = self._shared.get(key)
+        if found is None:
+            digest = hashlib.sha256(_anchor(shapes, node).encode("utf-8")).hexdigest()[:32]
+            name = iri(copies.base + digest)
+            names = {0: name}
+            lines = []
+            for s, p, o in self.template(shapes, node):
+                s_text = names.get(s) or names.setdefault(s, iri(f"{copies.base}{digest}-{s}"))
+                if isinstance(o, int):
+                    o = names.get(o) or names.setdefault(o, iri(f"{copies.base}{digest}-{o}"))
+                lines.append(f"{s_text} {p} {o} {copies.graph} .\n")
+            found = self._shared[key] = (name, digest, "".join(lines))
         return found
 
     def node(self, shapes: Graph, node: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -91,8 +126,10 @@ class Clones:
         return found[0], found[1]
 
 
-def _template(source: Graph, node: BNode) -> Template:
-    """pySHACL's clone_blank_node of `node` (local node 0), its nested blank nodes numbered 1, 2, ..."""
+def _template(source: Graph, node: BNode, ordered: bool = False) -> Template:
+    """pySHACL's clone_blank_node of `node` (local node 0), its nested blank nodes numbered 1, 2, ...
+    `ordered`: walked in the order of the nodes' text (`_canonical`), so the numbers are the same in
+    every process (a store's skolem IRIs are made of them)."""
     out: Template = []
     count = [0]
     labels = Labels("")  # only for terms: blank nodes never reach it here
@@ -124,12 +161,41 @@ def _template(source: Graph, node: BNode) -> Template:
                 out.append((cell, _FIRST, clone_node(item, depth + 1)))
             out.append((cell, _REST, _NIL))
             return
+        if ordered:
+            for p in sorted(predicates, key=str):
+                for o in sorted(source.objects(n, p), key=lambda x: _canonical(source, x, depth + 1)):
+                    out.append((local, term(p, labels), clone_node(o, depth + 1)))
+            return
         for p in predicates:
             for o in source.objects(n, p):
                 out.append((local, term(p, labels), clone_node(o, depth + 1)))
 
     clone_bnode(node, 0, 0)
     return out
+
+
+def _canonical(source: Graph, node: Any, depth: int = 0) -> str:
+    """A node as text that is the same in every process: a term's N-Triples, a blank node what its copy
+    holds (as `_template` copies it, to the same depth), sorted."""
+    if not isinstance(node, BNode):
+        return term(node if isinstance(node, Literal) else URIRef(str(node)), _NO_LABELS)
+    if depth >= _MAX_DEPTH:
+        return "[]"
+    if source.value(node, RDF.first) is not None:
+        return "(" + " ".join(_canonical(source, item, depth + 2) for item in source.items(node)) + ")"
+    return "[" + "; ".join(sorted(f"{term(p, _NO_LABELS)} {_canonical(source, o, depth + 2)}"
+                                  for p, o in source.predicate_objects(node))) + "]"
+
+
+def _anchor(source: Graph, node: Any, depth: int = 0) -> str:
+    """Where a blank node hangs in the shapes graph (the named nodes and predicates that lead to it):
+    two property shapes alike in content but of different shapes are different nodes."""
+    if not isinstance(node, BNode):
+        return _canonical(source, node)
+    if depth >= _MAX_DEPTH:
+        return "?"
+    return "{" + " ".join(sorted(f"{_anchor(source, s, depth + 1)} {term(p, _NO_LABELS)}"
+                                 for s, p in source.subject_predicates(node))) + "}" + _canonical(source, node)
 
 
 _MESSAGES: dict[str, str] = {}  # a message's literal text (the same words recur in every report)
@@ -153,8 +219,9 @@ class _Writer:
 
     The texts kept in `Clones` get the report's graph and blank-node prefix once a report each (`fill`)."""
 
-    def __init__(self, parts: RunParts, graph: str, labels: Labels) -> None:
+    def __init__(self, parts: RunParts, graph: str, labels: Labels, shared: SharedCopies | None = None) -> None:
         self.parts = parts
+        self.shared = shared
         self.clones: Clones = parts.clones
         self.labels = labels
         self.end = f" {graph} .\n"
@@ -177,9 +244,19 @@ class _Writer:
                 self.out.append(self.fill(text))
 
     def shapes_node(self, node: Any) -> str:
+        if self.shared is not None:
+            return self._shared_node(node)
         text, copies = self.clones.node(self.parts.shapes, node)
         if copies:
             self.copy(copies)
+        return text
+
+    def _shared_node(self, node: Any) -> str:
+        shared = self.shared
+        text, key, lines = self.clones.shared(self.parts.shapes, node, shared)
+        if key is not None and key not in shared.written:
+            shared.written.add(key)
+            self.out.append(lines)
         return text
 
     def data_node(self, node: Any) -> str:
@@ -206,15 +283,30 @@ class _Writer:
     def clone(self, from_shapes: bool, node: Any) -> str:
         return self.shapes_node(node) if from_shapes else self.data_node(node)
 
+    def _shared_head(self, shape: Any, component: Any) -> list[str]:
+        """`Clones.head`'s lines with the shapes-graph nodes as their skolem IRIs (`SharedCopies`)."""
+        end, node = self.end, self._shared_node
+        lines = [f"{_N} {_TYPE} {_RESULT}{end}", f"{_N} {_COMPONENT} {node(component)}{end}",
+                 f"{_N} {_SHAPE} {node(shape.node)}{end}", f"{_N} {_SEVERITY} {term(shape.severity, _NO_LABELS)}{end}"]
+        if shape.path is not None:
+            lines.append(f"{_N} {_PATH} {node(shape.path)}{end}")
+        for m in shape.messages or ():
+            lines.append(f"{_N} {_MESSAGE} {term(m, _NO_LABELS)}{end}")
+        return "".join(lines).split(_N)
+
     def result(self, r: Result) -> str:
         focus, value, shape, component, message = r[:5]
         n = self.labels.fresh()
         pieces, copies = self.clones.head(self.parts.shapes, shape, component)
         filled = self.heads.get(id(pieces))
         if filled is None:
-            filled = self.heads[id(pieces)] = [self.fill(p) for p in pieces]
-            if copies:
-                self.copy(copies)
+            if self.shared is None:
+                filled = [self.fill(p) for p in pieces]
+                if copies:
+                    self.copy(copies)
+            else:
+                filled = self._shared_head(shape, component)
+            self.heads[id(pieces)] = filled
         out, end = self.out, self.end
         out.append(n.join(filled))
         out.append(f"{n} {_FOCUS} {self.data_node(focus)}{end}")
@@ -237,10 +329,12 @@ _CONFORMS, _SH_RESULT = term(SH.conforms, Labels("")), term(SH.result, Labels(""
 _TRUE, _FALSE = term(Literal(True), Labels("")), term(Literal(False), Labels(""))
 
 
-def report_lines(parts: RunParts, report: str, graph: str, labels: Labels, out: list[str]) -> None:
+def report_lines(parts: RunParts, report: str, graph: str, labels: Labels, out: list[str],
+                 shared: SharedCopies | None = None) -> None:
     """Append the report's N-Quads lines to `out`: the report node is written as `report` (an IRI's
-    text), every line in graph `graph` (a term's text), blank nodes labelled by `labels`."""
-    w = _Writer(parts, graph, labels)
+    text), every line in graph `graph` (a term's text), blank nodes labelled by `labels`.
+    `shared`: the copies of shapes-graph nodes named and written once instead (`SharedCopies`)."""
+    w = _Writer(parts, graph, labels, shared)
     with one_report():
         _write(w, parts, report)
     out.extend(w.out)

@@ -12,6 +12,9 @@ both as RDF named graphs (graph IRIs are stable and documented in the README):
   <urn:blincyto:determination:UUID:provenance>                    one determination: the PROV-O activity
   <urn:blincyto:determination:UUID:request>                       ... the request graph with derived facts
   <urn:blincyto:determination:UUID:validation-report>             ... its sh:ValidationReport
+  <https://w3id.org/blincyto-pa/graph/shape-copies>               the reports' copies of shapes-graph nodes
+                                                                   (a property shape, its sh:path), each once,
+                                                                   named by a skolem IRI urn:blincyto:shape-copy:…
 
 The policy and version segments come from the knowledge base (the bx:ClinicalPolicy and its
 bx:currentVersion), so a new policy version loads beside the old one. Every determination gets a
@@ -56,14 +59,14 @@ import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, XSD
 
-from reasoner.flow.provenance import BX, DIST_NAME, engine_version
+from reasoner.flow.provenance import BX, DIST_NAME, SHAPE_COPIES_GRAPH, engine_version, shared_copies
 from reasoner.flow.provenance import determination_nquads as determination_nquads_of
 from reasoner.policy.resources import data_dir, turtle_files
 from reasoner.policy.oxigraph import to_oxigraph
 from reasoner.sparql.querytext import names_dataset
 
 __all__ = [
-    "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "PREFIXES", "StoreError", "QuerySyntaxError", "LocalStore",
+    "GRAPH_BASE", "ONTOLOGY_GRAPH", "STORE_GRAPH", "SHAPE_COPIES_GRAPH", "PREFIXES", "StoreError", "QuerySyntaxError", "LocalStore",
     "RemoteStore", "is_update",
     "open_store", "kb_store", "kb_quads", "determination_nquads", "determination_quads", "saved_queries", "resolve_query",
     "with_bindings", "with_prefixes", "query_endpoint", "query_local", "is_url",
@@ -251,19 +254,21 @@ def kb_store() -> ox.Store:
 # --------------------------------------------------------------------------- determinations
 
 
-def determination_nquads(evaluation: Any) -> tuple[str, str]:
+def determination_nquads(evaluation: Any, written: set[str] | None = None) -> tuple[str, str]:
     """(activity IRI, N-Quads text) for one evaluation, in the store's named graphs.
 
     The graphs of provenance.determination_graph, written directly as text
     (`provenance.determination_nquads`): the PROV-O part (that dataset's default graph) goes to
     `<activity>:provenance`, which the activity points to (bx:describedIn); the request and report
-    graphs keep the names it gives them."""
-    return determination_nquads_of(evaluation, provenance_graph=True)
+    graphs keep the names it gives them, but the report's copies of shapes-graph nodes (a property
+    shape, its path) go once to SHAPE_COPIES_GRAPH, named by skolem IRIs (about a third of a report's
+    quads). `written`: the copies already in the text stored with this one (one set a transaction)."""
+    return determination_nquads_of(evaluation, provenance_graph=True, shared=shared_copies(written))
 
 
-def determination_quads(evaluation: Any) -> tuple[str, list[ox.Quad]]:
+def determination_quads(evaluation: Any, written: set[str] | None = None) -> tuple[str, list[ox.Quad]]:
     """(activity IRI, quads) for one evaluation: `determination_nquads`, parsed by Oxigraph."""
-    iri, text = determination_nquads(evaluation)
+    iri, text = determination_nquads(evaluation, written)
     return iri, list(ox.parse(text, format=ox.RdfFormat.N_QUADS))
 
 
@@ -366,9 +371,9 @@ class LocalStore:
         `bulk=True` writes through Oxigraph's bulk loader instead: about twice
         as fast, but not one transaction: a crash part-way can leave part of the batch stored.
         """
-        iris, texts = [], []
+        iris, texts, written = [], [], set()
         for ev in evaluations:
-            iri, text = determination_nquads(ev)
+            iri, text = determination_nquads(ev, written)
             iris.append(iri)
             texts.append(text)
         return self.add_nquads(iris, texts, bulk=bulk)
@@ -567,9 +572,9 @@ class RemoteStore:
 
     def add_all(self, evaluations: Iterable[Any], *, bulk: bool = False) -> list[str]:
         """Add many determinations in one INSERT DATA request (`bulk` has no other meaning here)."""
-        iris, quads = [], []
+        iris, quads, written = [], [], set()
         for ev in evaluations:
-            iri, qs = determination_quads(ev)
+            iri, qs = determination_quads(ev, written)
             iris.append(iri)
             quads.extend(qs)
         if quads:
