@@ -30,11 +30,9 @@ __all__ = ["Clones", "SharedCopies", "report_lines"]
 
 Template = list[tuple[int, str, "int | str"]]  # (subject, predicate, object): ints are local blank nodes
 _MAX_DEPTH = 10
-# Marks in the text of a report while it is written, replaced once when it is done (neither can occur in
-# a term's text: N-Triples escapes every control character of a literal, and an IRI cannot hold one).
-_SHAPES = "\x00"  # the determination's blank-node prefix, in the labels of copies of shapes-graph nodes
-_END = "\x01"  # " <graph> .\n"
-_N = "\x02"  # a result's label, in its fixed lines
+# The mark in kept text where a report puts its blank-node prefix (it cannot occur in a term's text:
+# N-Triples escapes every control character of a literal, and an IRI cannot hold one).
+_SHAPES = "\x00"
 
 
 class SharedCopies:
@@ -52,8 +50,8 @@ class SharedCopies:
 
 class Clones:
     """Per compiled shapes graph, built on first use and then the same in every report: each shapes-graph
-    node a report copies, as ready N-Quads text (`_SHAPES` marks where a report's blank-node prefix goes,
-    `_END` where its graph and line end go), and each (shape, component)'s fixed result lines."""
+    node a report copies, as its lines' text without their graph (`_SHAPES` marks where a report's
+    blank-node prefix goes), and each (shape, component)'s fixed result lines as "predicate object"."""
 
     def __init__(self) -> None:
         self.templates: dict[str, Template] = {}
@@ -87,8 +85,9 @@ class Clones:
             found = self._shared[key] = (name, digest, "".join(lines))
         return found
 
-    def node(self, shapes: Graph, node: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """(term text, copies to write once a report) of a shapes-graph node a report names."""
+    def node(self, shapes: Graph, node: Any) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+        """(term text, copies to write once a report: (key, lines without their end)) of a shapes-graph
+        node a report names."""
         kind = type(node)
         key: tuple = (kind, str(node)) if kind is not Literal else (kind, str(node), node.datatype, node.language)
         found = self._nodes.get(key)
@@ -96,9 +95,9 @@ class Clones:
             if isinstance(node, BNode):
                 tid = len(self._nodes)
                 prefix = f"{_SHAPES}{tid}_"
-                lines = [f"{prefix}{s} {p} {prefix + str(o) if isinstance(o, int) else o}{_END}"
-                         for s, p, o in self.template(shapes, node)]
-                found = (prefix + "0", ((prefix, "".join(lines)),))
+                lines = tuple(f"{prefix}{s} {p} {prefix + str(o) if isinstance(o, int) else o}"
+                              for s, p, o in self.template(shapes, node))
+                found = (prefix + "0", ((prefix, lines),))
             elif isinstance(node, Literal):
                 found = (term(node, _NO_LABELS), ())
             else:
@@ -106,24 +105,37 @@ class Clones:
             self._nodes[key] = found
         return found
 
-    def head(self, shapes: Graph, shape: Any, component: Any) -> tuple[list[str], tuple[tuple[str, str], ...]]:
-        """A result's lines that depend only on its shape and component, split where its label goes."""
-        key = (id(shape), id(component))
+    def head(self, shapes: Graph, shape: Any, component: Any, copies: SharedCopies | None = None) -> tuple:
+        """A result's lines that depend only on its shape and component, as "predicate object" texts, the
+        copies they name, and which texts hold `_SHAPES` (a copy's label); with `copies`, the shapes-graph
+        nodes are named by their skolem IRIs and the copies are (digest, text) (`SharedCopies`)."""
+        key = (id(shape), id(component), None if copies is None else (copies.graph, copies.base))
         found = self._heads.get(key)
         if found is None:
-            comp, comp_copies = self.node(shapes, component)
-            node, node_copies = self.node(shapes, shape.node)
-            lines = [f"{_N} {_TYPE} {_RESULT}{_END}", f"{_N} {_COMPONENT} {comp}{_END}",
-                     f"{_N} {_SHAPE} {node}{_END}", f"{_N} {_SEVERITY} {term(shape.severity, _NO_LABELS)}{_END}"]
-            copies = comp_copies + node_copies
+            names: list[str] = []
+            needed: list = []
+            for node in (component, shape.node, shape.path):
+                if node is None:
+                    names.append("")
+                elif copies is None:
+                    text, node_copies = self.node(shapes, node)
+                    names.append(text)
+                    needed.extend(node_copies)
+                else:
+                    text, digest, lines = self.shared(shapes, node, copies)
+                    names.append(text)
+                    if digest is not None:
+                        needed.append((digest, lines))
+            comp, node_text, path = names
+            pos = [f"{_TYPE} {_RESULT}", f"{_COMPONENT} {comp}", f"{_SHAPE} {node_text}",
+                   f"{_SEVERITY} {term(shape.severity, _NO_LABELS)}"]
             if shape.path is not None:
-                path, path_copies = self.node(shapes, shape.path)
-                lines.append(f"{_N} {_PATH} {path}{_END}")
-                copies += path_copies
+                pos.append(f"{_PATH} {path}")
             for m in shape.messages or ():
-                lines.append(f"{_N} {_MESSAGE} {term(m, _NO_LABELS)}{_END}")
-            found = self._heads[key] = ("".join(lines).split(_N), copies, (shape, component))  # kept: ids stay theirs
-        return found[0], found[1]
+                pos.append(f"{_MESSAGE} {term(m, _NO_LABELS)}")
+            marked = tuple(i for i, text in enumerate(pos) if _SHAPES in text)
+            found = self._heads[key] = (tuple(pos), tuple(needed), marked, (shape, component))  # kept: ids stay theirs
+        return found[0], found[1], found[2]
 
 
 def _template(source: Graph, node: BNode, ordered: bool = False) -> Template:
@@ -217,7 +229,7 @@ _FIRST, _REST, _NIL = "<" + str(RDF.first) + ">", "<" + str(RDF.rest) + ">", "<"
 class _Writer:
     """One report's text; each node of the shapes and data graphs copied once (pySHACL's cloned_nodes).
 
-    The texts kept in `Clones` get the report's graph and blank-node prefix once a report each (`fill`)."""
+    What `Clones` keeps gets this report's graph and blank-node prefix once a report (`heads`)."""
 
     def __init__(self, parts: RunParts, graph: str, labels: Labels, shared: SharedCopies | None = None) -> None:
         self.parts = parts
@@ -231,33 +243,34 @@ class _Writer:
         self.heads: dict[int, list[str]] = {}
         self.data_done: dict[str, str] = {}
 
-    def fill(self, text: str) -> str:
-        return text.replace(_END, self.end).replace(_SHAPES, self.shapes_prefix)
-
     def line(self, s: str, p: str, o: str) -> None:
         self.out.append(f"{s} {p} {o}{self.end}")
 
-    def copy(self, copies: tuple[tuple[str, str], ...]) -> None:
-        for key, text in copies:
-            if key not in self.copied:
-                self.copied.add(key)
-                self.out.append(self.fill(text))
+    def copy(self, copies: tuple) -> None:
+        """Write the copies of shapes-graph nodes not written yet (in this report, or this `shared`'s text)."""
+        shared = self.shared
+        if shared is None:
+            for key, lines in copies:
+                if key not in self.copied:
+                    self.copied.add(key)
+                    end = self.end
+                    self.out.append((end.join(lines) + end).replace(_SHAPES, self.shapes_prefix))
+        else:
+            for digest, text in copies:
+                if digest not in shared.written:
+                    shared.written.add(digest)
+                    self.out.append(text)
 
     def shapes_node(self, node: Any) -> str:
         if self.shared is not None:
-            return self._shared_node(node)
+            text, digest, lines = self.clones.shared(self.parts.shapes, node, self.shared)
+            if digest is not None:
+                self.copy(((digest, lines),))
+            return text
         text, copies = self.clones.node(self.parts.shapes, node)
         if copies:
             self.copy(copies)
-        return text
-
-    def _shared_node(self, node: Any) -> str:
-        shared = self.shared
-        text, key, lines = self.clones.shared(self.parts.shapes, node, shared)
-        if key is not None and key not in shared.written:
-            shared.written.add(key)
-            self.out.append(lines)
-        return text
+        return text.replace(_SHAPES, self.shapes_prefix)
 
     def data_node(self, node: Any) -> str:
         """A node of the request graph: a term, or a blank node copied with what hangs from it (its own
@@ -283,37 +296,24 @@ class _Writer:
     def clone(self, from_shapes: bool, node: Any) -> str:
         return self.shapes_node(node) if from_shapes else self.data_node(node)
 
-    def _shared_head(self, shape: Any, component: Any) -> list[str]:
-        """`Clones.head`'s lines with the shapes-graph nodes as their skolem IRIs (`SharedCopies`)."""
-        end, node = self.end, self._shared_node
-        lines = [f"{_N} {_TYPE} {_RESULT}{end}", f"{_N} {_COMPONENT} {node(component)}{end}",
-                 f"{_N} {_SHAPE} {node(shape.node)}{end}", f"{_N} {_SEVERITY} {term(shape.severity, _NO_LABELS)}{end}"]
-        if shape.path is not None:
-            lines.append(f"{_N} {_PATH} {node(shape.path)}{end}")
-        for m in shape.messages or ():
-            lines.append(f"{_N} {_MESSAGE} {term(m, _NO_LABELS)}{end}")
-        return "".join(lines).split(_N)
-
     def result(self, r: Result) -> str:
         focus, value, shape, component, message = r[:5]
         n = self.labels.fresh()
-        pieces, copies = self.clones.head(self.parts.shapes, shape, component)
-        filled = self.heads.get(id(pieces))
-        if filled is None:
-            if self.shared is None:
-                filled = [self.fill(p) for p in pieces]
-                if copies:
-                    self.copy(copies)
-            else:
-                filled = self._shared_head(shape, component)
-            self.heads[id(pieces)] = filled
-        out, end = self.out, self.end
-        out.append(n.join(filled))
-        out.append(f"{n} {_FOCUS} {self.data_node(focus)}{end}")
+        pos, copies, marked = self.clones.head(self.parts.shapes, shape, component, self.shared)
+        filled = self.heads.get(id(pos))
+        if filled is None:  # once a report: its prefix in the copies' labels
+            filled = self.heads[id(pos)] = list(pos)
+            for i in marked:
+                filled[i] = filled[i].replace(_SHAPES, self.shapes_prefix)
+            if copies:
+                self.copy(copies)
+        end = self.end
+        lines = [n, " ", (end + n + " ").join(filled), end, n, " ", _FOCUS, " ", self.data_node(focus), end]
         if value is not None:
-            out.append(f"{n} {_VALUE} {self.data_node(value)}{end}")
+            lines += (n, " ", _VALUE, " ", self.data_node(value), end)
         if not shape.messages:
-            out.append(f"{n} {_MESSAGE} {_message(message(self.parts.data, focus, value))}{end}")
+            lines += (n, " ", _MESSAGE, " ", _message(message(self.parts.data, focus, value)), end)
+        self.out.append("".join(lines))
         for detail in (r[5] if len(r) > 5 else ()):
             self.line(n, _DETAIL, self.result(detail))
         return n
