@@ -20,7 +20,7 @@ from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.namespace import SH
 
 from reasoner.shacl.messages import one_report
-from reasoner.shacl.ntriples import Labels, iri, literal, term
+from reasoner.shacl.ntriples import _BY_ID, Labels, iri, literal, term
 
 if TYPE_CHECKING:
     from reasoner.shacl.report import RunParts
@@ -240,7 +240,7 @@ class _Writer:
         self.shapes_prefix = labels.prefix + "s"
         self.out: list[str] = []
         self.copied: set[str] = set()
-        self.heads: dict[int, list[str]] = {}
+        self.heads: dict[tuple[int, int], list[str]] = {}
         self.data_done: dict[str, str] = {}
 
     def line(self, s: str, p: str, o: str) -> None:
@@ -299,18 +299,22 @@ class _Writer:
     def result(self, r: Result) -> str:
         focus, value, shape, component, message = r[:5]
         n = self.labels.fresh()
-        pos, copies, marked = self.clones.head(self.parts.shapes, shape, component, self.shared)
-        filled = self.heads.get(id(pos))
+        key = (id(shape), id(component))  # the result tuple holds both: their ids stay theirs meanwhile
+        filled = self.heads.get(key)
         if filled is None:  # once a report: its prefix in the copies' labels
-            filled = self.heads[id(pos)] = list(pos)
+            pos, copies, marked = self.clones.head(self.parts.shapes, shape, component, self.shared)
+            filled = self.heads[key] = list(pos)
             for i in marked:
                 filled[i] = filled[i].replace(_SHAPES, self.shapes_prefix)
             if copies:
                 self.copy(copies)
         end = self.end
-        lines = [n, " ", (end + n + " ").join(filled), end, n, " ", _FOCUS, " ", self.data_node(focus), end]
+        found = _BY_ID.get(id(focus))  # a request graph's IRI or literal, as ntriples.term finds it
+        focus_text = found[1] if found is not None and found[0] is focus else self.data_node(focus)
+        lines = [n, " ", (end + n + " ").join(filled), end, n, " ", _FOCUS, " ", focus_text, end]
         if value is not None:
-            lines += (n, " ", _VALUE, " ", self.data_node(value), end)
+            found = _BY_ID.get(id(value))
+            lines += (n, " ", _VALUE, " ", found[1] if found is not None and found[0] is value else self.data_node(value), end)
         if not shape.messages:
             lines += (n, " ", _MESSAGE, " ", _message(message(self.parts.data, focus, value)), end)
         self.out.append("".join(lines))
