@@ -1,6 +1,6 @@
 """Benchmark: a year of history in the embedded store, then every saved query at that size (issue 16).
 
-    python benchmarks/store_history.py                         # 1,000,000 determinations (hours here)
+    python benchmarks/store_history.py                         # 1,000,000 determinations (7–9 hours, ~126 GB)
     python benchmarks/store_history.py --sizes 10000 30000     # the scaling, in minutes
 
 Determinations are made fast: `--distinct` generated requests (tests/requestgen.py) are evaluated once
@@ -12,8 +12,8 @@ Each size is loaded on top of the previous one (one store); after each, every sa
 (queries/*.rq, `blincyto query --list`) runs on the union default graph, as `blincyto query
 --store` runs it, its results read to the end; the time of each is reported (target ≤ 2 s).
 
-Not a test: it reports. Disk: about 240 bytes a quad in RocksDB here, ~340 quads a determination
-(the report's shape copies held once: docs/sparql.md; 1,000,000 determinations: ~80 GB).
+Not a test: it reports. Disk: about 300 bytes a quad in RocksDB here, ~415 quads a determination
+(the report's shape copies held once: docs/sparql.md; 1,000,000 determinations: ~126 GB).
 """
 
 from __future__ import annotations
