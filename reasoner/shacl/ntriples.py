@@ -22,13 +22,13 @@ from typing import Any
 
 from rdflib import BNode, Literal, URIRef
 
-__all__ = ["Labels", "graph_lines", "iri", "literal", "term"]
+__all__ = ["TEXT_BY_ID", "Labels", "graph_lines", "iri", "literal", "term"]
 
 _IRI_BAD = re.compile(r'[\x00-\x20<>"{}|^`\\]')
 _LITERAL_ESCAPE = re.compile(r'[\x00-\x1f"\\\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]')
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 _CACHE: dict[Any, str] = {}
-_BY_ID: dict[int, tuple[Any, str]] = {}  # id -> (the term, its text): see term()
+TEXT_BY_ID: dict[int, tuple[Any, str]] = {}  # id -> (the term, its text): see term()
 _CACHE_LIMIT = 200_000
 
 
@@ -61,7 +61,7 @@ def literal(lexical: str, datatype: str | None = None, language: str | None = No
 
 def term(t: Any, labels: Labels) -> str:
     """An rdflib term as N-Triples text (blank nodes through `labels`)."""
-    found = _BY_ID.get(id(t))  # the engine's terms are shared objects (datagraph): by identity first, which
+    found = TEXT_BY_ID.get(id(t))  # the engine's terms are shared objects (datagraph): by identity first, which
     if found is not None and found[0] is t:  # spares rdflib's Python-level __hash__ and __eq__
         return found[1]
     kind = type(t)
@@ -82,9 +82,9 @@ def term(t: Any, labels: Labels) -> str:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()
         _CACHE[key] = text
-    if len(_BY_ID) >= _CACHE_LIMIT:
-        _BY_ID.clear()
-    _BY_ID[id(t)] = (t, text)  # the entry holds the term: its id is not reused while it is there
+    if len(TEXT_BY_ID) >= _CACHE_LIMIT:
+        TEXT_BY_ID.clear()
+    TEXT_BY_ID[id(t)] = (t, text)  # the entry holds the term: its id is not reused while it is there
     return text
 
 

@@ -20,7 +20,7 @@ from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.namespace import SH
 
 from reasoner.shacl.messages import one_report
-from reasoner.shacl.ntriples import _BY_ID, Labels, iri, literal, term
+from reasoner.shacl.ntriples import TEXT_BY_ID, Labels, iri, literal, term
 
 if TYPE_CHECKING:
     from reasoner.shacl.report import RunParts
@@ -309,11 +309,11 @@ class _Writer:
             if copies:
                 self.copy(copies)
         end = self.end
-        found = _BY_ID.get(id(focus))  # a request graph's IRI or literal, as ntriples.term finds it
+        found = TEXT_BY_ID.get(id(focus))  # a request graph's IRI or literal, as ntriples.term finds it
         focus_text = found[1] if found is not None and found[0] is focus else self.data_node(focus)
         lines = [n, " ", (end + n + " ").join(filled), end, n, " ", _FOCUS, " ", focus_text, end]
         if value is not None:
-            found = _BY_ID.get(id(value))
+            found = TEXT_BY_ID.get(id(value))
             lines += (n, " ", _VALUE, " ", found[1] if found is not None and found[0] is value else self.data_node(value), end)
         if not shape.messages:
             lines += (n, " ", _MESSAGE, " ", _message(message(self.parts.data, focus, value)), end)
