@@ -28,6 +28,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import SH
 from rdflib.term import Node
 
+from reasoner.shacl.codegen import generate
 from reasoner.shacl.components import COMPILERS, PARAMETERS
 from reasoner.shacl.datagraph import canonical
 from reasoner.shacl.index import Index
@@ -76,6 +77,8 @@ class CompiledShapes:
         except ShapeError as exc:
             raise _located(self.graph, exc) from None
         self._active = [shape for shape in self.top if not shape.deactivated]
+        # the same checks as straight-line Python source (reasoner.shacl.codegen): what `run` calls
+        self.generated = generate(self._active, self._path_numbers)
 
     def _load(self) -> None:
         g = self.graph
@@ -95,12 +98,17 @@ class CompiledShapes:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def run(self, data: Graph) -> Report:
+    def run(self, data: Graph, *, interpreted: bool = False) -> Report:
+        """One validation of `data`; `interpreted=True` walks the closures instead of the generated
+        source (the same results: tests/test_codegen.py)."""
         idx = Index(data)
         results: list[Result] = []
-        for shape in self._active:
-            for focus in shape.targets(idx):
-                shape.report(idx, focus, results)
+        if interpreted:
+            for shape in self._active:
+                for focus in shape.targets(idx):
+                    shape.report(idx, focus, results)
+        else:
+            self.generated.run(idx, idx.out, idx.typed, results)
         by_shape: dict[URIRef, ShapeResults] = {}
         for r in results:
             source: CompiledShape = r[2]

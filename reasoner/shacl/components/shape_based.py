@@ -50,6 +50,7 @@ def _node(cs: Compiler, shape: CompiledShape, params: set, stack):
                 t.report(idx, v, details)
                 if details:
                     out.append((focus, v, shape, _NodeConstraintComponent, message, details))
+    holds.spec = ("node", targets, _NodeConstraintComponent, message)
     return holds, report
 
 
@@ -73,6 +74,7 @@ def _property(cs: Compiler, shape: CompiledShape, params: set, stack):
         for child in children:
             for v in values:
                 child.report(idx, v, out)
+    holds.spec = ("property", children)
     return holds, report
 
 
