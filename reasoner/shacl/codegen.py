@@ -72,14 +72,14 @@ def generate(top: list[CompiledShape], path_numbers: dict[tuple, int]) -> Genera
     w = _Writer(path_numbers)
     run = ["def run(idx, out, typed, res):", "    sub = idx.subclassing"]
     for shape in top:
-        k = w.function(shape)
         cls = getattr(shape.targets, "target_class", None)
         targets = w.const(shape.targets, "T")
         if cls is not None:
             run.append(f"    for focus in (typed.get({w.const(cls)}, E) if not sub else {targets}(idx)):")
         else:
             run.append(f"    for focus in {targets}(idx):")
-        run.append(f"        r{k}(idx, out, focus, res)")
+        body = w.body(shape, "r", "focus", 0)  # the shape's report, written into the loop
+        run += ["        " + line for line in body or ["pass"]]
     while w.pending:
         w.emit(w.pending.pop(0))
     return Generated("\n".join(w.lines + run) + "\n", w.consts)
@@ -113,64 +113,74 @@ class _Writer:
 
     def emit(self, shape: CompiledShape) -> None:
         k = self._functions[id(shape)]
-        if shape.deactivated:
-            self.lines += [f"def c{k}(idx, out, focus):", "    return True",
-                           f"def r{k}(idx, out, focus, res):", "    return None"]
-            return
         for mode in ("c", "r"):
-            body: list[str] = []
-            for holds, report in shape.constraints:
-                body += self._constraint(mode, shape, holds, report)
-            head = [f"def c{k}(idx, out, focus):" if mode == "c" else f"def r{k}(idx, out, focus, res):"]
-            uses_vals = any("vals" in line for line in body)
-            values = self._values(shape) if uses_vals else []
-            tail = ["return True"] if mode == "c" else ([] if body else ["return None"])
-            self.lines += head + ["    " + line for line in values + body + tail]
+            head = f"def c{k}(idx, out, focus):" if mode == "c" else f"def r{k}(idx, out, focus, res):"
+            tail = ["return True"] if mode == "c" else ["return None"]
+            self.lines += [head] + ["    " + line for line in self.body(shape, mode, "focus", 0) + tail]
 
-    def _values(self, shape: CompiledShape) -> list[str]:
-        """Lines that set `vals`, the value nodes of `focus` (a set or a read-only dict of them)."""
-        path = shape.path
+    def body(self, shape: CompiledShape, mode: str, focus: str, depth: int) -> list[str]:
+        """`shape` on the focus node named `focus`: in mode "c", lines that `return False` when it does
+        not conform; in mode "r", lines that append its results to `res`. Names end in `depth`, so a
+        shape written inside another (a property of a node shape) keeps the outer shape's names."""
+        if shape.deactivated:
+            return []
+        n = _Names(focus, depth)
+        out: list[str] = []
+        for holds, report in shape.constraints:
+            out += self._constraint(mode, shape, holds, report, n)
+        if any(n.vals in line for line in out):
+            out = self._values(shape, n) + out
+        return out
+
+    def _values(self, shape: CompiledShape, n: "_Names") -> list[str]:
+        """Lines that set `vals`, the value nodes of the focus (a set or a read-only dict of them)."""
+        path, focus, vals = shape.path, n.focus, n.vals
         if path is None:
-            return ["vals = {focus}"]
+            return [f"{vals} = {{{focus}}}"]
         if isinstance(path, URIRef):
-            return ["b = out.get(focus)", f"vals = b.get({self.const(path)}, E) if b else E"]
+            return [f"{n.b} = out.get({focus})", f"{vals} = {n.b}.get({self.const(path)}, E) if {n.b} else E"]
         number = self.path_numbers.get(shape.path_key) if shape.path_key is not None else None
         if number is not None and shape.values.__name__ == "remembered_values":
             steps = self.const(shape.path_key)
-            return ["pc = idx.paths", f"key = ({number}, focus)", "vals = pc.get(key)",
-                    "if vals is None:", f"    vals = pc[key] = SEQ(out, focus, {steps})"]
-        return [f"vals = {self.const(shape.values, 'V')}(idx, focus)"]
+            return [f"{n.b} = ({number}, {focus})", f"{vals} = idx.paths.get({n.b})",
+                    f"if {vals} is None:", f"    {vals} = idx.paths[{n.b}] = SEQ(out, {focus}, {steps})"]
+        return [f"{vals} = {self.const(shape.values, 'V')}(idx, {focus})"]
 
-    def _loop(self, shape: CompiledShape, body: list[str]) -> list[str]:
+    def _loop(self, shape: CompiledShape, n: "_Names", body: list[str]) -> list[str]:
         """`body` for each value node `v` (the focus itself when the shape has no path)."""
         if shape.path is None:
-            return ["v = focus", *body]
-        return ["for v in vals:", *("    " + line for line in body)]
+            return [f"{n.v} = {n.focus}", *body]
+        return [f"for {n.v} in {n.vals}:", *("    " + line for line in body)]
 
-    def _constraint(self, mode: str, shape: CompiledShape, holds: Callable, report: Callable) -> list[str]:
+    def _constraint(self, mode: str, shape: CompiledShape, holds: Callable, report: Callable,
+                    n: "_Names") -> list[str]:
         spec = getattr(holds, "spec", None)
         kind = spec[0] if spec else None
-        s = self.const(shape, "S")
+        s, focus, vals, v = self.const(shape, "S"), n.focus, n.vals, n.v
         fail = "return False"
+
+        def result(component: Any, message: Any, value: str = "None", details: str = "") -> str:
+            if mode == "c":
+                return fail
+            return (f"res.append(({focus}, {value}, {s}, {self.const(component)}, {self.const(message, 'M')}"
+                    f"{', ' + details if details else ''}))")
+
         if kind == "count":
-            _, op, n, component, message = spec
-            test = f"len(vals) < {n}" if op == ">=" else f"len(vals) > {n}"
-            act = fail if mode == "c" else f"res.append((focus, None, {s}, {self.const(component)}, {self.const(message, 'M')}))"
-            return [f"if {test}:", f"    {act}"]
+            _, op, count, component, message = spec
+            test = f"len({vals}) < {count}" if op == ">=" else f"len({vals}) > {count}"
+            return [f"if {test}:", f"    {result(component, message)}"]
         if kind == "has_value":
             _, wanted, component, message = spec
             out = []
             for hv in wanted:
-                act = fail if mode == "c" else f"res.append((focus, None, {s}, {self.const(component)}, {self.const(message, 'M')}))"
-                out += [f"if {self.const(hv)} not in vals:", f"    {act}"]
+                out += [f"if {self.const(hv)} not in {vals}:", f"    {result(component, message)}"]
             return out
         if kind == "per_value":
             _, component, rules, ok, message, inline, param = spec
             out = []
             for rule in rules:
-                test = self._ok(inline, ok, rule, param)
-                act = fail if mode == "c" else f"res.append((focus, v, {s}, {self.const(component)}, {self.const(message, 'M')}))"
-                out += self._loop(shape, [f"if not ({test}):", f"    {act}"])
+                test = self._ok(inline, ok, rule, param, v)
+                out += self._loop(shape, n, [f"if not ({test}):", f"    {result(component, message, v)}"])
             return out
         if kind == "node":
             _, targets, component, message = spec
@@ -178,39 +188,63 @@ class _Writer:
             for t in targets:
                 f = self.function(t)
                 if mode == "c":
-                    out += self._loop(shape, [f"if not c{f}(idx, out, v):", f"    {fail}"])
+                    out += self._loop(shape, n, [f"if not c{f}(idx, out, {v}):", f"    {fail}"])
                 else:
-                    out += self._loop(shape, ["d = []", f"r{f}(idx, out, v, d)", "if d:",
-                                              f"    res.append((focus, v, {s}, {self.const(component)}, "
-                                              f"{self.const(message, 'M')}, d))"])
+                    out += self._loop(shape, n, [f"{n.d} = []", f"r{f}(idx, out, {v}, {n.d})", f"if {n.d}:",
+                                                 f"    {result(component, message, v, n.d)}"])
             return out
         if kind == "property":
             out = []
             for child in spec[1]:
+                if shape.path is None:  # the child's checks on this very focus: written in place
+                    out += self.body(child, mode, focus, n.depth + 1)
+                    continue
                 f = self.function(child)
                 if mode == "c":
-                    out += self._loop(shape, [f"if not c{f}(idx, out, v):", f"    {fail}"])
+                    out += self._loop(shape, n, [f"if not c{f}(idx, out, {v}):", f"    {fail}"])
                 else:
-                    out += self._loop(shape, [f"r{f}(idx, out, v, res)"])
+                    out += self._loop(shape, n, [f"r{f}(idx, out, {v}, res)"])
             return out
+        if kind == "qualified":
+            _, value_shapes, low, high, min_component, max_component, message = spec
+            out = [] if low is not None and low >= 1 else [f"if {vals}:"]
+            inner = []
+            for vs in value_shapes:
+                inner += [f"{n.d} = 0", f"for {v} in {vals}:", f"    if c{self.function(vs)}(idx, out, {v}):",
+                          f"        {n.d} += 1"]
+                if high is not None:
+                    inner += [f"if {n.d} > {high}:", f"    {result(max_component, message)}"]
+                if low is not None:
+                    inner += [f"if {n.d} < {low}:", f"    {result(min_component, message)}"]
+            return out + (["    " + line for line in inner] if out else inner)
         # not written out: the compiled closures themselves
         if mode == "c":
-            return [f"if not {self.const(holds, 'H')}(idx, focus, vals):", f"    {fail}"]
-        return [f"{self.const(report, 'R')}(idx, focus, vals, res)"]
+            return [f"if not {self.const(holds, 'H')}(idx, {focus}, {vals}):", f"    {fail}"]
+        return [f"{self.const(report, 'R')}(idx, {focus}, {vals}, res)"]
 
-    def _ok(self, inline: str | None, ok: Callable, rule: Any, param: Any) -> str:
-        """An expression true when value node `v` passes `rule`."""
+    def _ok(self, inline: str | None, ok: Callable, rule: Any, param: Any, v: str) -> str:
+        """An expression true when the value node named `v` passes `rule`."""
         if inline == "in":
-            return f"v in {self.const(param)}"
+            return f"{v} in {self.const(param)}"
         if inline == "class":
             c = self.const(rule)
-            return (f"({c} in out.get(v, E).get(TYPE_, E) and not isinstance(v, Literal)) "
-                    f"or (idx.subclassing and idx.has_class(v, {c}))")
+            return (f"({c} in out.get({v}, E).get(TYPE_, E) and not isinstance({v}, Literal)) "
+                    f"or (idx.subclassing and idx.has_class({v}, {c}))")
         if inline in ("or", "and", "xone"):
-            calls = [f"c{self.function(m)}(idx, out, v)" for m in rule]
+            calls = [f"c{self.function(m)}(idx, out, {v})" for m in rule]
             if inline == "xone":
                 return f"({' + '.join(calls)}) == 1"
             return f" {inline} ".join(calls)
         if inline == "not":
-            return f"not c{self.function(rule)}(idx, out, v)"
-        return f"{self.const(ok, 'OK')}(idx, v, {self.const(rule)})"
+            return f"not c{self.function(rule)}(idx, out, {v})"
+        return f"{self.const(ok, 'OK')}(idx, {v}, {self.const(rule)})"
+
+
+class _Names:
+    """The local names of one shape's code: suffixed by its depth of writing-in-place."""
+
+    __slots__ = ("focus", "depth", "vals", "v", "d", "b")
+
+    def __init__(self, focus: str, depth: int) -> None:
+        self.focus, self.depth = focus, depth
+        self.vals, self.v, self.d, self.b = f"vals{depth}", f"v{depth}", f"d{depth}", f"b{depth}"

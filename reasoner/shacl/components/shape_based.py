@@ -127,6 +127,8 @@ def _qualified(cs: Compiler, shape: CompiledShape, params: set, stack):
             return
         for component in failures(idx, values):
             out.append((focus, None, shape, component, message))
+    holds.spec = ("qualified", value_shapes, low, high, _QualifiedMinCountConstraintComponent,
+                  _QualifiedMaxCountConstraintComponent, message)
     return holds, report
 
 
