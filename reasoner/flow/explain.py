@@ -51,6 +51,16 @@ def _per_kb(kb: KnowledgeBase, what: str, root: Criterion, make):
     return found
 
 
+def _is_tree(kb: KnowledgeBase) -> bool:
+    """No criterion is a part of two (once per knowledge base): then a branch's criteria are exactly
+    the ancestors of its pathway, and nothing below a criterion off the branch is on it."""
+    found = kb.__dict__.get("_criteria_tree")
+    if found is None:
+        parts = [i for c in kb.criteria.values() for i in c.children]
+        found = kb.__dict__["_criteria_tree"] = len(parts) == len(set(parts))
+    return found
+
+
 class Explainer:
     """The criteria tree over one report. Truths are remembered: one report, many questions."""
 
@@ -63,6 +73,7 @@ class Explainer:
         self._truth: dict[URIRef, Truth] = {}  # unrestricted truth (no `only`)
         self._pathway_truths: dict[str, Truth] | None = None
         self._restricted: dict[tuple[URIRef, frozenset[URIRef]], Truth] = {}
+        self._found: dict[URIRef, list[Finding]] = {}  # unrestricted findings, asked by every branch
         if root is not None:
             self._own, self._truth, self._pathway_truths = _per_kb(kb, "settled", root, self._settled)(
                 report.by_shape)
@@ -211,6 +222,16 @@ class Explainer:
 
         A branch whose own condition is not met is reported by that condition alone.
         """
+        if only is not None and c.iri not in only and _is_tree(self.kb):
+            only = None  # nothing below a criterion off the branch is on it: the unrestricted findings
+        if only is None:
+            known = self._found.get(c.iri)
+            if known is None:
+                known = self._found[c.iri] = self._findings(c, None)
+            return list(known)
+        return self._findings(c, only)
+
+    def _findings(self, c: Criterion, only: frozenset[URIRef] | None) -> list[Finding]:
         if self.truth(c, only) is Truth.MET:
             return []
         own = self.own(c)

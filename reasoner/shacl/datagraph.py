@@ -131,10 +131,31 @@ class SmallGraph(Graph):
 
     def __init__(self) -> None:
         self._small = SmallStore()
-        super().__init__(store=self._small)
+        # a name from `blank()`: rdflib's default, BNode(), draws a uuid4 (a fifth of a lift)
+        super().__init__(store=self._small, identifier=blank())
 
     def add(self, triple: tuple[Node, Node, Node]) -> "SmallGraph":
-        self._small.add(triple)
+        s, p, o = triple  # SmallStore.add_objects for one object, written out: the hottest call of a request
+        store = self._small
+        by_p = store.spo.get(s)
+        if by_p is None:
+            by_p = store.spo[s] = {}
+        objs = by_p.get(p)
+        if objs is None:
+            objs = by_p[p] = {}
+        elif o in objs:
+            return self
+        objs[o] = None
+        by_o = store.pos.get(p)
+        if by_o is None:
+            store.pos[p] = {o: {s: None}}
+        else:
+            subjects = by_o.get(o)
+            if subjects is None:
+                by_o[o] = {s: None}
+            else:
+                subjects[s] = None
+        store._size += 1
         return self
 
     def add_objects(self, s: Node, p: Node, objects: Iterable[Node]) -> None:
