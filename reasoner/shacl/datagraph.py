@@ -22,7 +22,7 @@ from rdflib.namespace import RDF, XSD
 from rdflib.store import Store
 from rdflib.term import BNode, Literal, Node
 
-__all__ = ["TYPE", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "exact", "literal", "shared",
+__all__ = ["TYPE", "HashedLiteral", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "exact", "literal", "shared",
            "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
@@ -242,9 +242,30 @@ def decimal(x: Decimal | int) -> Literal:
     return literal(Decimal(x), _DECIMAL)
 
 
+class HashedLiteral(Literal):
+    """A Literal that keeps its hash. rdflib works a Literal's hash out in Python on every dictionary
+    lookup (its lexical form, language and datatype), and a request's literals are looked up a
+    hundred times a request (indexing the graph, validating it); this one works it out once. Equal
+    to, hashed as, ordered and written as the Literal it is; a copy or a pickle is a plain Literal."""
+
+    __slots__ = ("_hash",)
+
+    def __new__(cls, value: Any, lang: str | None = None, datatype: Node | None = None,
+                normalize: bool | None = None) -> "HashedLiteral":
+        self = super().__new__(cls, value, lang=lang, datatype=datatype, normalize=normalize)
+        self._hash = Literal.__hash__(self)
+        return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return "rdflib.term.Literal" + Literal.__repr__(self)[len("HashedLiteral"):]
+
+
 @lru_cache(maxsize=4096)  # bounded: memory stays flat; nine in ten lookups hit
 def _literal(_kind: type, _key: Any, value: Any, datatype: Node | None) -> Literal:
-    return Literal(value, datatype=datatype)
+    return HashedLiteral(value, datatype=datatype)
 
 
 # Blank nodes: a random prefix per process and a counter, instead of rdflib's uuid4 per node. Labels
