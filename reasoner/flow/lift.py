@@ -180,6 +180,13 @@ def _node(g: Graph, subject: URIRef | BNode, obj: dict[str, Any], scope: dict[st
                 g.add((subject, term.iri, _value(g, term, v, scope)))
 
 
+@lru_cache(maxsize=1024)  # bounded: an unknown value sent once does not stay
+def _vocab_term(vocab: str, value: str) -> URIRef:
+    """An @vocab-typed value as its IRI (the KB's own object when the KB names it): made once, not
+    validated again by URIRef on every request."""
+    return shared(URIRef(vocab + value))
+
+
 def _rdf_list(g: Graph, items: list) -> Node:
     """An RDF collection (rdf:first / rdf:rest, ending in rdf:nil) of `items`; its head."""
     head = _NIL
@@ -203,7 +210,7 @@ def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if term.vocab is not None:
         if not isinstance(value, str) or ":" in value or value in scope or value in term.scope:
             raise _Unsupported(term.iri)
-        return shared(URIRef(term.vocab + value))
+        return _vocab_term(term.vocab, value)
     if term.datatype is not None:
         return literal(value, term.datatype)
     if isinstance(value, float):

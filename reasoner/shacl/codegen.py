@@ -70,19 +70,39 @@ class Generated:
 def generate(top: list[CompiledShape], path_numbers: dict[tuple, int]) -> Generated:
     """The source of `top`'s run (the active top-level shapes, in the interpreter's order)."""
     w = _Writer(path_numbers)
-    run = ["def run(idx, out, typed, res):", "    sub = idx.subclassing"]
+    # each shape's report written into the loop over its targets, in the interpreter's order
+    general = ["def run_general(idx, out, typed, res):", "    pc = idx.paths"]
+    for shape in top:
+        general.append(f"    for focus in {w.const(shape.targets, 'T')}(idx):")
+        general += ["        " + line for line in w.body(shape, "r", "focus", 0) or ["pass"]]
+    # the common case: no rdfs:subClassOf in the data, and shapes that target one class, one after
+    # another; when that class has one instance (a request), their reports run one after another
+    run = ["def run(idx, out, typed, res):", "    if idx.subclassing:", "        return run_general(idx, out, typed, res)",
+           "    pc = idx.paths"]
+    groups: list[tuple[Any, list[CompiledShape]]] = []
     for shape in top:
         cls = getattr(shape.targets, "target_class", None)
-        targets = w.const(shape.targets, "T")
-        if cls is not None:
-            run.append(f"    for focus in (typed.get({w.const(cls)}, E) if not sub else {targets}(idx)):")
+        if cls is not None and groups and groups[-1][0] is cls:
+            groups[-1][1].append(shape)
         else:
-            run.append(f"    for focus in {targets}(idx):")
-        body = w.body(shape, "r", "focus", 0)  # the shape's report, written into the loop
-        run += ["        " + line for line in body or ["pass"]]
+            groups.append((cls, [shape]))
+    for cls, shapes in groups:
+        if cls is None:
+            for shape in shapes:
+                run.append(f"    for focus in {w.const(shape.targets, 'T')}(idx):")
+                run += ["        " + line for line in w.body(shape, "r", "focus", 0) or ["pass"]]
+            continue
+        run += [f"    foci = typed.get({w.const(cls)})", "    if foci:", "        if len(foci) == 1:",
+                "            for focus in foci:"]
+        for shape in shapes:
+            run += ["                " + line for line in w.body(shape, "r", "focus", 0)]
+        run += ["                pass", "        else:"]
+        for shape in shapes:
+            run.append("            for focus in foci:")
+            run += ["                " + line for line in w.body(shape, "r", "focus", 0) or ["pass"]]
     while w.pending:
         w.emit(w.pending.pop(0))
-    return Generated("\n".join(w.lines + run) + "\n", w.consts)
+    return Generated("\n".join(w.lines + general + run) + "\n", w.consts)
 
 
 class _Writer:
@@ -116,7 +136,10 @@ class _Writer:
         for mode in ("c", "r"):
             head = f"def c{k}(idx, out, focus):" if mode == "c" else f"def r{k}(idx, out, focus, res):"
             tail = ["return True"] if mode == "c" else ["return None"]
-            self.lines += [head] + ["    " + line for line in self.body(shape, mode, "focus", 0) + tail]
+            body = self.body(shape, mode, "focus", 0)
+            if any("pc" in line for line in body):
+                body = ["pc = idx.paths", *body]
+            self.lines += [head] + ["    " + line for line in body + tail]
 
     def body(self, shape: CompiledShape, mode: str, focus: str, depth: int) -> list[str]:
         """`shape` on the focus node named `focus`: in mode "c", lines that `return False` when it does
@@ -142,8 +165,8 @@ class _Writer:
         number = self.path_numbers.get(shape.path_key) if shape.path_key is not None else None
         if number is not None and shape.values.__name__ == "remembered_values":
             steps = self.const(shape.path_key)
-            return [f"{n.b} = ({number}, {focus})", f"{vals} = idx.paths.get({n.b})",
-                    f"if {vals} is None:", f"    {vals} = idx.paths[{n.b}] = SEQ(out, {focus}, {steps})"]
+            return [f"{n.b} = ({number}, {focus})", f"{vals} = pc.get({n.b})",
+                    f"if {vals} is None:", f"    {vals} = pc[{n.b}] = SEQ(out, {focus}, {steps})"]
         return [f"{vals} = {self.const(shape.values, 'V')}(idx, {focus})"]
 
     def _loop(self, shape: CompiledShape, n: "_Names", body: list[str]) -> list[str]:
