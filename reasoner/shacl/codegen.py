@@ -4,18 +4,20 @@
 as (holds, report) pairs); a run through them costs several Python calls per constraint and per
 value node. `generate` writes the same checks as one Python module: per shape a conforms function
 `c<n>(idx, out, focus)` and a report function `r<n>(idx, out, focus, res)`, whose paths, counts,
-`sh:hasValue`, `sh:in`, `sh:class` and logical members are inlined, and a `run` that visits the
-top-level shapes' targets in the order the interpreter does. The results are the interpreter's,
-tuple for tuple (the same shapes, components, message makers, values, in the same order), so the
-report graph, its N-Quads and the decision cannot tell the two apart; tests/test_codegen.py holds
-them to one another and tests/test_fastpath_differential.py holds both to pySHACL.
+`sh:hasValue`, `sh:in`, `sh:class`, qualified counts and logical members are written out (a node
+shape's property shapes in place), and a `run` that visits the top-level shapes' targets in the
+interpreter's order. The results are the interpreter's, tuple for tuple (the same shapes, components,
+message makers, values, details; a path's value nodes in the order of the data graph's index rather
+than of a set's hash), so the report graph, its N-Quads and the decision cannot tell the two apart;
+tests/test_codegen.py holds them to one another and tests/test_fastpath_differential.py holds the
+generated run to pySHACL.
 
 What the shapes say stays in the shapes: the source is generated from the compiled shapes (which
 the shapes graph alone determines) each time the knowledge base is loaded. `Generated.source` is
 plain text and `Generated.constants` names every object the text refers to (RDF terms, the compiled
 shapes whose results it reports, their message makers, and the closures of the few constraints it
-does not write out, such as sh:qualifiedValueShape or a range comparison), so a cache of the source
-needs only a way to name those objects again.
+does not write out, such as a range or datatype comparison), so a cache of the source needs only a
+way to name those objects again (by shape node and constraint) to skip generating it.
 """
 
 from __future__ import annotations
