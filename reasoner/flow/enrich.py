@@ -317,10 +317,12 @@ def _types(g: Graph, kb: KnowledgeBase) -> None:
     """Give every KB individual the request mentions its full class closure, for sh:class."""
     types = kb.types
     if isinstance(g, SmallGraph):
+        pairs = []
         for o in g.all_objects():
             classes = types.get(o)  # literals and blank nodes are never keys
             if classes:
-                g.add_objects(o, TYPE, classes)
+                pairs.append((o, classes))
+        g.add_each(TYPE, pairs)
         return
     for o in set(g.objects()):
         for cls in types.get(o, ()):

@@ -79,8 +79,8 @@ def generate(top: list[CompiledShape], path_numbers: dict[tuple, int]) -> Genera
         general += ["        " + line for line in w.body(shape, "r", "focus", 0) or ["pass"]]
     # the common case: no rdfs:subClassOf in the data, and shapes that target one class, one after
     # another; when that class has one instance (a request), their reports run one after another
-    run = ["def run(idx, out, typed, res):", "    if idx.subclassing:", "        return run_general(idx, out, typed, res)",
-           "    pc = idx.paths"]
+    run = ["def run(idx, out, typed, res):", "    if idx.subclassing:",
+           "        return run_general(idx, out, typed, res)", "    pc = idx.paths"]
     groups: list[tuple[Any, list[CompiledShape]]] = []
     for shape in top:
         cls = getattr(shape.targets, "target_class", None)

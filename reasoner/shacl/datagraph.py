@@ -22,7 +22,8 @@ from rdflib.namespace import RDF, XSD
 from rdflib.store import Store
 from rdflib.term import BNode, Literal, Node
 
-__all__ = ["TYPE", "HashedLiteral", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "exact", "literal", "shared",
+__all__ = ["TYPE", "HashedLiteral", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "exact", "follow",
+           "literal", "shared",
            "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
@@ -67,6 +68,31 @@ class SmallStore(Store):
             else:
                 subjects[s] = None
             self._size += 1
+
+    def add_each(self, p: Node, pairs: Iterable[tuple[Node, Iterable[Node]]]) -> None:
+        """`add_objects(s, p, objects)` for every (s, objects): one call for many subjects (the type
+        closures of a request's KB individuals), a new subject's objects copied in one step."""
+        spo, by_o = self.spo, self.pos.get(p)
+        if by_o is None:
+            by_o = self.pos[p] = {}
+        for s, objects in pairs:
+            by_p = spo.get(s)
+            if by_p is None:
+                spo[s] = {p: dict.fromkeys(objects)}
+                fresh = objects
+            else:
+                objs = by_p.get(p)
+                if objs is None:
+                    objs = by_p[p] = {}
+                fresh = [o for o in objects if o not in objs]
+                objs.update(dict.fromkeys(fresh))
+            for o in fresh:
+                subjects = by_o.get(o)
+                if subjects is None:
+                    by_o[o] = {s: None}
+                else:
+                    subjects[s] = None
+                self._size += 1
 
     def addN(self, quads) -> None:  # noqa: N802 - rdflib's name
         for s, p, o, _c in quads:
@@ -162,6 +188,10 @@ class SmallGraph(Graph):
         """Many objects of one subject and predicate at once (see SmallStore.add_objects)."""
         self._small.add_objects(s, p, objects)
 
+    def add_each(self, p: Node, pairs: Iterable[tuple[Node, Iterable[Node]]]) -> None:
+        """Many subjects' objects of one predicate at once (see SmallStore.add_each)."""
+        self._small.add_each(p, pairs)
+
     def all_objects(self) -> set[Node]:
         """Every object of the graph, once."""
         return {o for by_p in self._small.spo.values() for objs in by_p.values() for o in objs}
@@ -180,6 +210,26 @@ class SmallGraph(Graph):
         by_p = self._small.spo.get(subject)
         objs = by_p.get(predicate) if by_p else None
         return next(iter(objs)) if objs else default
+
+
+def follow(g: Graph, node: Node, path: tuple[Node, ...]) -> set[Node]:
+    """The nodes a sequence of predicates reaches from `node` (a SmallGraph's index read directly)."""
+    nodes: set[Node] = {node}
+    if isinstance(g, SmallGraph):
+        spo = g._small.spo
+        for p in path:
+            nxt: set[Node] = set()
+            for n in nodes:
+                by_p = spo.get(n)
+                if by_p:
+                    found = by_p.get(p)
+                    if found:
+                        nxt.update(found)
+            nodes = nxt
+        return nodes
+    for p in path:
+        nodes = {o for n in nodes for o in g.objects(n, p)}
+    return nodes
 
 
 def small_graph() -> SmallGraph:
