@@ -96,9 +96,12 @@ def generate(top: list[CompiledShape], path_numbers: dict[tuple, int]) -> Genera
             continue
         run += [f"    foci = typed.get({w.const(cls)})", "    if foci:", "        if len(foci) == 1:",
                 "            for focus in foci:"]
-        for shape in shapes:
-            run += ["                " + line for line in w.body(shape, "r", "focus", 0)]
-        run += ["                pass", "        else:"]
+        w.block = set()  # one focus: each of its paths followed once, into a local, for the group
+        block = [line for shape in shapes for line in w.body(shape, "r", "focus", 0)]
+        first = [" = ".join(f"P{k}" for k in sorted(w.block)) + " = None"] if w.block else []
+        w.block = None
+        run += ["                " + line for line in ["BF = out.get(focus)", *first, *block]]
+        run += ["        else:"]
         for shape in shapes:
             run.append("            for focus in foci:")
             run += ["                " + line for line in w.body(shape, "r", "focus", 0) or ["pass"]]
@@ -115,6 +118,7 @@ class _Writer:
         self._functions: dict[int, int] = {}
         self.pending: list[CompiledShape] = []
         self.lines: list[str] = []
+        self.block: set[int] | None = None  # writing a one-focus group: the paths it follows
 
     def const(self, obj: Any, prefix: str = "K") -> str:
         name = self._names.get(id(obj))
@@ -162,13 +166,21 @@ class _Writer:
         path, focus, vals = shape.path, n.focus, n.vals
         if path is None:
             return [f"{vals} = {{{focus}}}"]
+        in_block = self.block is not None and focus == "focus"
         if isinstance(path, URIRef):
+            if in_block:
+                return [f"{vals} = BF.get({self.const(path)}, E) if BF else E"]
             return [f"{n.b} = out.get({focus})", f"{vals} = {n.b}.get({self.const(path)}, E) if {n.b} else E"]
         number = self.path_numbers.get(shape.path_key) if shape.path_key is not None else None
         if number is not None and shape.values.__name__ == "remembered_values":
             steps = self.const(shape.path_key)
-            return [f"{n.b} = ({number}, {focus})", f"{vals} = pc.get({n.b})",
-                    f"if {vals} is None:", f"    {vals} = pc[{n.b}] = SEQ(out, {focus}, {steps})"]
+            lines = [f"{n.b} = ({number}, {focus})", f"{vals} = pc.get({n.b})",
+                     f"if {vals} is None:", f"    {vals} = pc[{n.b}] = SEQ(out, {focus}, {steps})"]
+            if in_block:  # the group's local, set on first use
+                self.block.add(number)
+                return [f"{vals} = P{number}", f"if {vals} is None:", *("    " + line for line in lines),
+                        f"    P{number} = {vals}"]
+            return lines
         return [f"{vals} = {self.const(shape.values, 'V')}(idx, {focus})"]
 
     def _loop(self, shape: CompiledShape, n: "_Names", body: list[str]) -> list[str]:
@@ -255,14 +267,30 @@ class _Writer:
             c = self.const(rule)
             return (f"({c} in out.get({v}, E).get(TYPE_, E) and not isinstance({v}, Literal)) "
                     f"or (idx.subclassing and idx.has_class({v}, {c}))")
-        if inline in ("or", "and", "xone"):
-            calls = [f"c{self.function(m)}(idx, out, {v})" for m in rule]
-            if inline == "xone":
-                return f"({' + '.join(calls)}) == 1"
-            return f" {inline} ".join(calls)
+        if inline in ("or", "and"):
+            return f" {inline} ".join(f"({self.conforms(m, v)})" for m in rule)
+        if inline == "xone":
+            return f"({' + '.join(f'c{self.function(m)}(idx, out, {v})' for m in rule)}) == 1"
         if inline == "not":
-            return f"not c{self.function(rule)}(idx, out, {v})"
+            return f"not ({self.conforms(rule, v)})"
         return f"{self.const(ok, 'OK')}(idx, {v}, {self.const(rule)})"
+
+    def conforms(self, shape: CompiledShape, v: str) -> str:
+        """An expression true when the node named `v` conforms to `shape`: written out when the shape
+        has no path and only value-by-value checks (`[ sh:class X ]` in an sh:or), else its c function."""
+        if shape.deactivated:
+            return "True"
+        parts = []
+        for holds, _report in shape.constraints if shape.path is None else ():
+            spec = getattr(holds, "spec", None)
+            if not spec or spec[0] != "per_value":
+                break
+            _, _component, rules, ok, _message, inline, param = spec
+            parts += [f"({self._ok(inline, ok, rule, param, v)})" for rule in rules]
+        else:
+            if shape.path is None:
+                return " and ".join(parts) or "True"
+        return f"c{self.function(shape)}(idx, out, {v})"
 
 
 class _Names:
