@@ -175,7 +175,10 @@ def _node(g: Graph, subject: URIRef | BNode, obj: dict[str, Any], scope: dict[st
             items = [_value(g, term, v, scope) for v in value if v is not None]
             g.add((subject, term.iri, _rdf_list(g, items)))
             continue
-        for v in value if isinstance(value, list) else [value]:
+        if not isinstance(value, list):  # most values: one scalar or object (value is not None here)
+            g.add((subject, term.iri, _value(g, term, value, scope)))
+            continue
+        for v in value:
             if v is not None:
                 g.add((subject, term.iri, _value(g, term, v, scope)))
 

@@ -334,5 +334,8 @@ if hasattr(os, "register_at_fork"):  # POSIX; elsewhere worker processes are spa
 
 
 def blank() -> BNode:
-    """A fresh blank node."""
-    return BNode(f"{_BLANK['prefix']}x{next(_BLANK['serial'])}")
+    """A fresh blank node (made as BNode(label) makes one, without its two Python-level __new__)."""
+    return _new_str(BNode, f"{_BLANK['prefix']}x{next(_BLANK['serial'])}")
+
+
+_new_str = str.__new__
