@@ -75,6 +75,7 @@ class SmallStore(Store):
         spo, by_o = self.spo, self.pos.get(p)
         if by_o is None:
             by_o = self.pos[p] = {}
+        size = 0
         for s, objects in pairs:
             by_p = spo.get(s)
             if by_p is None:
@@ -92,7 +93,21 @@ class SmallStore(Store):
                     by_o[o] = {s: None}
                 else:
                     subjects[s] = None
-                self._size += 1
+            size += len(fresh)
+        self._size += size
+
+    def objects_with(self, table: dict) -> list[tuple[Node, Any]]:
+        """(object, table[object]) for every object of the graph that is a key of `table`, each once.
+        Reads the objects off the index (no set of them), and skips the request's own literals
+        (their hash is Python's, and `table` is keyed by KB terms)."""
+        found: dict[Node, Any] = {}
+        for by_o in self.pos.values():
+            for o in by_o:
+                if o.__class__ is not HashedLiteral and o not in found:
+                    value = table.get(o)
+                    if value:
+                        found[o] = value
+        return list(found.items())
 
     def addN(self, quads) -> None:  # noqa: N802 - rdflib's name
         for s, p, o, _c in quads:
@@ -191,6 +206,10 @@ class SmallGraph(Graph):
     def add_each(self, p: Node, pairs: Iterable[tuple[Node, Iterable[Node]]]) -> None:
         """Many subjects' objects of one predicate at once (see SmallStore.add_each)."""
         self._small.add_each(p, pairs)
+
+    def objects_with(self, table: dict) -> list[tuple[Node, Any]]:
+        """(object, table[object]) for the objects that are keys of `table` (SmallStore.objects_with)."""
+        return self._small.objects_with(table)
 
     def all_objects(self) -> set[Node]:
         """Every object of the graph, once."""
