@@ -50,7 +50,7 @@ def lift_jsonld(request: dict[str, Any]) -> tuple[Graph, URIRef]:
 def lift(request: dict[str, Any]) -> tuple[Graph, URIRef]:
     """The request as a graph: one node for the request, blank nodes for its nested objects."""
     terms = _compiled()
-    if terms is None or any(k.startswith("@") for k in request):
+    if terms is None or _keyword(request):
         return lift_jsonld(request)
     node = request_iri(request["id"])
     g = small_graph()  # a request graph is small and short-lived: plain dicts, no context bookkeeping
@@ -190,6 +190,15 @@ def _vocab_term(vocab: str, value: str) -> URIRef:
     return shared(URIRef(vocab + value))
 
 
+def _keyword(obj: dict[str, Any]) -> bool:
+    """A JSON-LD keyword (@id, @type, ...) among the keys: the JSON-LD parser takes the request then
+    (a loop, not any() over a generator: this runs for every object of every request)."""
+    for k in obj:
+        if k.startswith("@"):
+            return True
+    return False
+
+
 def _rdf_list(g: Graph, items: list) -> Node:
     """An RDF collection (rdf:first / rdf:rest, ending in rdf:nil) of `items`; its head."""
     head = _NIL
@@ -203,7 +212,7 @@ def _rdf_list(g: Graph, items: list) -> Node:
 
 def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if isinstance(value, dict):
-        if any(k.startswith("@") for k in value):
+        if _keyword(value):
             raise _Unsupported(term.iri)
         b = blank()
         _node(g, b, value, term.scope or scope)
