@@ -37,7 +37,34 @@ def _both_ways(r, request):
     # remembered truths (asked twice, in another order) equal fresh ones
     for c in reversed(fast.leaves(root)):
         assert fast.truth(c) is Explainer(r.kb, report).truth(c)
+    # the tree written out as code (Explainer with its root): every truth and finding the same
+    settled = Explainer(r.kb, report, root)
+    assert settled.pathway_truths(root) == by_definition
+    assert list(settled.pathway_truths(root)) == list(by_definition)
+    walker = Explainer(r.kb, report)
+    for c in r.kb.criteria.values():
+        assert settled.own(c) is walker.own(c) and settled.truth(c) is walker.truth(c), c.number
+    assert settled.findings(root) == _findings_by_definition(walker, root, None)
+    for _pathway, only in settled.pathways(root):
+        assert settled.findings(root, only) == _findings_by_definition(walker, root, only)
     return by_definition
+
+
+def _findings_by_definition(ex, c, only):
+    """Explainer.findings as its docstring defines it, walked afresh (no remembered findings)."""
+    from reasoner.flow.explain import Finding, Truth
+
+    if ex.truth(c, only) is Truth.MET:
+        return []
+    own = ex.own(c)
+    out = [] if own is Truth.MET else [Finding(c, own)]
+    if own is Truth.NOT_MET or c.combination is None:
+        return out
+    for i in c.children:
+        if c.combination == "any" and only is not None and c.iri in only and i not in only:
+            continue
+        out.extend(_findings_by_definition(ex, ex.kb.criteria[i], only))
+    return out
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)

@@ -50,8 +50,10 @@ def mosteller(height_cm: Decimal, weight_kg: Decimal, places: int) -> Decimal:
     """Mosteller's body-surface area sqrt(height_cm x weight_kg / 3600) in m2, rounded half up to
     `places` decimals, exactly: with t = 10^(2 places) x height x weight / 3600, the result n / 10^places
     is the largest n with n - 1/2 <= sqrt(t), i.e. (2n - 1)^2 <= 4t (n = 0 when none is)."""
-    t = Fraction(height_cm) * Fraction(weight_kg) * 10 ** (2 * places) / 3600
-    largest = math.isqrt(math.floor(4 * t))  # the largest m with m^2 <= 4t
+    hn, hd = height_cm.as_integer_ratio()  # integers throughout: exact, and no Fraction objects
+    wn, wd = weight_kg.as_integer_ratio()
+    four_t = (4 * hn * wn * 10 ** (2 * places)) // (hd * wd * 3600)  # floor(4t)
+    largest = math.isqrt(four_t)  # the largest m with m^2 <= 4t
     return Decimal((largest + 1) // 2).scaleb(-places)
 
 

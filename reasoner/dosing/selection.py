@@ -11,6 +11,7 @@ from rdflib.term import Node
 
 from reasoner.dosing.tables import Indication, SectionV
 from reasoner.policy.kb import BX
+from reasoner.shacl.datagraph import follow
 
 __all__ = ["RuledOut", "Selection", "select"]
 
@@ -40,10 +41,7 @@ class Selection:
 
 
 def _follow(g: Graph, node: Node, path: tuple[URIRef, ...]) -> set[Node]:
-    nodes: set[Node] = {node}
-    for p in path:
-        nodes = {o for n in nodes for o in g.objects(n, p)}
-    return nodes
+    return follow(g, node, path)
 
 
 def select(sv: SectionV, g: Graph, node: URIRef) -> Selection:

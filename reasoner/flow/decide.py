@@ -29,8 +29,8 @@ CLINICIAN_REVIEW = frozenset({"refer", "deny"})
 
 def decide(request: dict[str, Any], request_types: set[URIRef], kb: KnowledgeBase, policy: PolicyInfo,
            report: Report, derived: Derived) -> dict[str, Any]:
-    ex = Explainer(kb, report)
     root = kb.root_for(request_types)
+    ex = Explainer(kb, report, root)  # every truth of the tree at once (the tree written out as code)
     branches = ex.pathways(root)
     truths = ex.pathway_truths(root)
     met = [n for n, t in truths.items() if t is Truth.MET]

@@ -317,10 +317,7 @@ def _types(g: Graph, kb: KnowledgeBase) -> None:
     """Give every KB individual the request mentions its full class closure, for sh:class."""
     types = kb.types
     if isinstance(g, SmallGraph):
-        for o in g.all_objects():
-            classes = types.get(o)  # literals and blank nodes are never keys
-            if classes:
-                g.add_objects(o, TYPE, classes)
+        g.add_each(TYPE, g.objects_with(types))  # literals and blank nodes are never keys
         return
     for o in set(g.objects()):
         for cls in types.get(o, ()):

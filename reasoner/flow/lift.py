@@ -50,7 +50,7 @@ def lift_jsonld(request: dict[str, Any]) -> tuple[Graph, URIRef]:
 def lift(request: dict[str, Any]) -> tuple[Graph, URIRef]:
     """The request as a graph: one node for the request, blank nodes for its nested objects."""
     terms = _compiled()
-    if terms is None or any(k.startswith("@") for k in request):
+    if terms is None or _keyword(request):
         return lift_jsonld(request)
     node = request_iri(request["id"])
     g = small_graph()  # a request graph is small and short-lived: plain dicts, no context bookkeeping
@@ -175,9 +175,28 @@ def _node(g: Graph, subject: URIRef | BNode, obj: dict[str, Any], scope: dict[st
             items = [_value(g, term, v, scope) for v in value if v is not None]
             g.add((subject, term.iri, _rdf_list(g, items)))
             continue
-        for v in value if isinstance(value, list) else [value]:
+        if not isinstance(value, list):  # most values: one scalar or object (value is not None here)
+            g.add((subject, term.iri, _value(g, term, value, scope)))
+            continue
+        for v in value:
             if v is not None:
                 g.add((subject, term.iri, _value(g, term, v, scope)))
+
+
+@lru_cache(maxsize=1024)  # bounded: an unknown value sent once does not stay
+def _vocab_term(vocab: str, value: str) -> URIRef:
+    """An @vocab-typed value as its IRI (the KB's own object when the KB names it): made once, not
+    validated again by URIRef on every request."""
+    return shared(URIRef(vocab + value))
+
+
+def _keyword(obj: dict[str, Any]) -> bool:
+    """A JSON-LD keyword (@id, @type, ...) among the keys: the JSON-LD parser takes the request then
+    (a loop, not any() over a generator: this runs for every object of every request)."""
+    for k in obj:
+        if k.startswith("@"):
+            return True
+    return False
 
 
 def _rdf_list(g: Graph, items: list) -> Node:
@@ -193,7 +212,7 @@ def _rdf_list(g: Graph, items: list) -> Node:
 
 def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if isinstance(value, dict):
-        if any(k.startswith("@") for k in value):
+        if _keyword(value):
             raise _Unsupported(term.iri)
         b = blank()
         _node(g, b, value, term.scope or scope)
@@ -203,7 +222,7 @@ def _value(g: Graph, term: _Term, value: Any, scope: dict[str, _Term]):
     if term.vocab is not None:
         if not isinstance(value, str) or ":" in value or value in scope or value in term.scope:
             raise _Unsupported(term.iri)
-        return shared(URIRef(term.vocab + value))
+        return _vocab_term(term.vocab, value)
     if term.datatype is not None:
         return literal(value, term.datatype)
     if isinstance(value, float):

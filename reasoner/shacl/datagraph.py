@@ -22,7 +22,8 @@ from rdflib.namespace import RDF, XSD
 from rdflib.store import Store
 from rdflib.term import BNode, Literal, Node
 
-__all__ = ["TYPE", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "exact", "literal", "shared",
+__all__ = ["TYPE", "HashedLiteral", "SmallGraph", "SmallStore", "blank", "canonical", "decimal", "exact", "follow",
+           "literal", "shared",
            "small_graph"]
 
 _NO_CONTEXTS: tuple = ()
@@ -67,6 +68,46 @@ class SmallStore(Store):
             else:
                 subjects[s] = None
             self._size += 1
+
+    def add_each(self, p: Node, pairs: Iterable[tuple[Node, Iterable[Node]]]) -> None:
+        """`add_objects(s, p, objects)` for every (s, objects): one call for many subjects (the type
+        closures of a request's KB individuals), a new subject's objects copied in one step."""
+        spo, by_o = self.spo, self.pos.get(p)
+        if by_o is None:
+            by_o = self.pos[p] = {}
+        size = 0
+        for s, objects in pairs:
+            by_p = spo.get(s)
+            if by_p is None:
+                spo[s] = {p: dict.fromkeys(objects)}
+                fresh = objects
+            else:
+                objs = by_p.get(p)
+                if objs is None:
+                    objs = by_p[p] = {}
+                fresh = [o for o in objects if o not in objs]
+                objs.update(dict.fromkeys(fresh))
+            for o in fresh:
+                subjects = by_o.get(o)
+                if subjects is None:
+                    by_o[o] = {s: None}
+                else:
+                    subjects[s] = None
+            size += len(fresh)
+        self._size += size
+
+    def objects_with(self, table: dict) -> list[tuple[Node, Any]]:
+        """(object, table[object]) for every object of the graph that is a key of `table`, each once.
+        Reads the objects off the index (no set of them), and skips the request's own literals
+        (their hash is Python's, and `table` is keyed by KB terms)."""
+        found: dict[Node, Any] = {}
+        for by_o in self.pos.values():
+            for o in by_o:
+                if o.__class__ is not HashedLiteral and o not in found:
+                    value = table.get(o)
+                    if value:
+                        found[o] = value
+        return list(found.items())
 
     def addN(self, quads) -> None:  # noqa: N802 - rdflib's name
         for s, p, o, _c in quads:
@@ -131,15 +172,44 @@ class SmallGraph(Graph):
 
     def __init__(self) -> None:
         self._small = SmallStore()
-        super().__init__(store=self._small)
+        # a name from `blank()`: rdflib's default, BNode(), draws a uuid4 (a fifth of a lift)
+        super().__init__(store=self._small, identifier=blank())
 
     def add(self, triple: tuple[Node, Node, Node]) -> "SmallGraph":
-        self._small.add(triple)
+        s, p, o = triple  # SmallStore.add_objects for one object, written out: the hottest call of a request
+        store = self._small
+        by_p = store.spo.get(s)
+        if by_p is None:
+            by_p = store.spo[s] = {}
+        objs = by_p.get(p)
+        if objs is None:
+            objs = by_p[p] = {}
+        elif o in objs:
+            return self
+        objs[o] = None
+        by_o = store.pos.get(p)
+        if by_o is None:
+            store.pos[p] = {o: {s: None}}
+        else:
+            subjects = by_o.get(o)
+            if subjects is None:
+                by_o[o] = {s: None}
+            else:
+                subjects[s] = None
+        store._size += 1
         return self
 
     def add_objects(self, s: Node, p: Node, objects: Iterable[Node]) -> None:
         """Many objects of one subject and predicate at once (see SmallStore.add_objects)."""
         self._small.add_objects(s, p, objects)
+
+    def add_each(self, p: Node, pairs: Iterable[tuple[Node, Iterable[Node]]]) -> None:
+        """Many subjects' objects of one predicate at once (see SmallStore.add_each)."""
+        self._small.add_each(p, pairs)
+
+    def objects_with(self, table: dict) -> list[tuple[Node, Any]]:
+        """(object, table[object]) for the objects that are keys of `table` (SmallStore.objects_with)."""
+        return self._small.objects_with(table)
 
     def all_objects(self) -> set[Node]:
         """Every object of the graph, once."""
@@ -159,6 +229,26 @@ class SmallGraph(Graph):
         by_p = self._small.spo.get(subject)
         objs = by_p.get(predicate) if by_p else None
         return next(iter(objs)) if objs else default
+
+
+def follow(g: Graph, node: Node, path: tuple[Node, ...]) -> set[Node]:
+    """The nodes a sequence of predicates reaches from `node` (a SmallGraph's index read directly)."""
+    nodes: set[Node] = {node}
+    if isinstance(g, SmallGraph):
+        spo = g._small.spo
+        for p in path:
+            nxt: set[Node] = set()
+            for n in nodes:
+                by_p = spo.get(n)
+                if by_p:
+                    found = by_p.get(p)
+                    if found:
+                        nxt.update(found)
+            nodes = nxt
+        return nodes
+    for p in path:
+        nodes = {o for n in nodes for o in g.objects(n, p)}
+    return nodes
 
 
 def small_graph() -> SmallGraph:
@@ -221,9 +311,30 @@ def decimal(x: Decimal | int) -> Literal:
     return literal(Decimal(x), _DECIMAL)
 
 
+class HashedLiteral(Literal):
+    """A Literal that keeps its hash. rdflib works a Literal's hash out in Python on every dictionary
+    lookup (its lexical form, language and datatype), and a request's literals are looked up a
+    hundred times a request (indexing the graph, validating it); this one works it out once. Equal
+    to, hashed as, ordered and written as the Literal it is; a copy or a pickle is a plain Literal."""
+
+    __slots__ = ("_hash",)
+
+    def __new__(cls, value: Any, lang: str | None = None, datatype: Node | None = None,
+                normalize: bool | None = None) -> "HashedLiteral":
+        self = super().__new__(cls, value, lang=lang, datatype=datatype, normalize=normalize)
+        self._hash = Literal.__hash__(self)
+        return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return "rdflib.term.Literal" + Literal.__repr__(self)[len("HashedLiteral"):]
+
+
 @lru_cache(maxsize=4096)  # bounded: memory stays flat; nine in ten lookups hit
 def _literal(_kind: type, _key: Any, value: Any, datatype: Node | None) -> Literal:
-    return Literal(value, datatype=datatype)
+    return HashedLiteral(value, datatype=datatype)
 
 
 # Blank nodes: a random prefix per process and a counter, instead of rdflib's uuid4 per node. Labels
@@ -242,5 +353,8 @@ if hasattr(os, "register_at_fork"):  # POSIX; elsewhere worker processes are spa
 
 
 def blank() -> BNode:
-    """A fresh blank node."""
-    return BNode(f"{_BLANK['prefix']}x{next(_BLANK['serial'])}")
+    """A fresh blank node (made as BNode(label) makes one, without its two Python-level __new__)."""
+    return _new_str(BNode, f"{_BLANK['prefix']}x{next(_BLANK['serial'])}")
+
+
+_new_str = str.__new__

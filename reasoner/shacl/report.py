@@ -4,7 +4,6 @@ top-level shape, and the sh:ValidationReport graph (possibly built lazily: the d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 from rdflib import Graph, URIRef
@@ -25,12 +24,27 @@ class RunParts(NamedTuple):
     clones: Any  # reasoner.shacl.report_quads.Clones of the shapes graph
 
 
-@dataclass
 class ShapeResults:
-    """Results of one top-level shape: the paths named (for what to ask) and whether any had none."""
+    """Results of one top-level shape: the paths named (for what to ask) and whether any had none.
 
-    paths: set[tuple[URIRef, ...]] = field(default_factory=set)
-    pathless: bool = False
+    A plain class with slots (made for every failing shape of every request: a dataclass's
+    default_factory costs more than the grouping)."""
+
+    __slots__ = ("paths", "pathless")
+
+    def __init__(self, paths: set[tuple[URIRef, ...]] | None = None, pathless: bool = False) -> None:
+        self.paths: set[tuple[URIRef, ...]] = set() if paths is None else paths
+        self.pathless = pathless
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ShapeResults):
+            return NotImplemented
+        return self.paths == other.paths and self.pathless == other.pathless
+
+    __hash__ = None  # type: ignore[assignment] - mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"ShapeResults(paths={self.paths!r}, pathless={self.pathless!r})"
 
 
 class Report:

@@ -53,6 +53,7 @@ def compile_targets(g: Graph, node: Node) -> Callable[[Index], Iterable[Node]]:
             if idx.subclassing:
                 return targets(idx)
             return idx.typed.get(only_class, ())
+        instances.target_class = only_class  # read by the code generator (reasoner.shacl.codegen)
 
     def targets(idx: Index) -> Iterable[Node]:
         found: set[Node] = set(nodes)

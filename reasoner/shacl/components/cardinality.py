@@ -30,6 +30,7 @@ def _count(param: URIRef, word: str, within, component):
         def report(idx, focus, values, out):
             if not within(len(values), n):
                 out.append((focus, None, shape, component, message))
+        holds.spec = ("count", ">=" if param == SH.minCount else "<=", n, component, message)
         return holds, report
     return compile_
 

@@ -22,8 +22,11 @@ def one_int(g: Graph, shape: Node, p: URIRef) -> int:
 
 
 def per_value(shape: CompiledShape, component: URIRef, rules: list, ok: Callable[[Index, Node, Any], bool],
-              message: Callable) -> tuple[Callable, Callable]:
-    """A constraint checked value by value, once per rule (pySHACL reports each failing pair)."""
+              message: Callable, inline: str | None = None, param: Any = None) -> tuple[Callable, Callable]:
+    """A constraint checked value by value, once per rule (pySHACL reports each failing pair).
+
+    `inline` names the check for the code generator (`reasoner.shacl.codegen`: "in", "class", "or",
+    "and", "xone", "not"), which then writes it out instead of calling `ok`; `param` is what it needs."""
     def holds(idx, focus, values):
         for rule in rules:
             for v in values:
@@ -36,4 +39,5 @@ def per_value(shape: CompiledShape, component: URIRef, rules: list, ok: Callable
             for v in values:
                 if not ok(idx, v, rule):
                     out.append((focus, v, shape, component, message))
+    holds.spec = ("per_value", component, rules, ok, message, inline, param)
     return holds, report

@@ -48,7 +48,8 @@ def _logical(parameter: URIRef):
             else:
                 text = " and ".join("({})".format(" , ".join(stringify_shapes(g, c) for c in g.items(h))) for h in heads)
             return f"Node {stringify(dg, value)} must conform to {word} {text}"
-        return per_value(shape, component, [m for _, m in lists], ok, message)
+        return per_value(shape, component, [m for _, m in lists], ok, message,
+                         {SH["or"]: "or", SH["and"]: "and", SH.xone: "xone"}[parameter])
     return compile_
 
 
@@ -65,7 +66,8 @@ def _not(cs: Compiler, shape: CompiledShape, params: set, stack):
             return f"Node {stringify(dg, value)} must not conform to shape {stringify_shapes(g, nodes[0])}"
         return "Node {} must not conform to any shapes in {}".format(
             stringify(dg, value), " , ".join(stringify_shapes(g, n) for n in nodes))
-    return per_value(shape, SH.NotConstraintComponent, negated, lambda idx, v, n: not n.conforms(idx, v), message)
+    return per_value(shape, SH.NotConstraintComponent, negated, lambda idx, v, n: not n.conforms(idx, v), message,
+                     "not")
 
 
 COMPILERS = (_logical(SH["or"]), _logical(SH["and"]), _logical(SH.xone), _not)

@@ -42,6 +42,7 @@ def _has_value(cs: Compiler, shape: CompiledShape, params: set, stack):
         for hv in wanted:
             if hv not in values:
                 out.append((focus, None, shape, _HasValueConstraintComponent, message))
+    holds.spec = ("has_value", list(wanted), _HasValueConstraintComponent, message)
     return holds, report
 
 
@@ -59,7 +60,8 @@ def _in(cs: Compiler, shape: CompiledShape, params: set, stack):
 
     def message(dg, focus, value):
         return "Value {} not in list {}".format(stringify(dg, value), [stringify_shapes(g, v) for v in allowed])
-    return per_value(shape, SH.InConstraintComponent, [None], lambda _idx, v, _r: v in allowed, message)
+    return per_value(shape, SH.InConstraintComponent, [None], lambda _idx, v, _r: v in allowed, message,
+                     "in", allowed)
 
 
 COMPILERS = (_has_value, _in)

@@ -50,6 +50,7 @@ def _node(cs: Compiler, shape: CompiledShape, params: set, stack):
                 t.report(idx, v, details)
                 if details:
                     out.append((focus, v, shape, _NodeConstraintComponent, message, details))
+    holds.spec = ("node", targets, _NodeConstraintComponent, message)
     return holds, report
 
 
@@ -73,6 +74,7 @@ def _property(cs: Compiler, shape: CompiledShape, params: set, stack):
         for child in children:
             for v in values:
                 child.report(idx, v, out)
+    holds.spec = ("property", children)
     return holds, report
 
 
@@ -125,6 +127,8 @@ def _qualified(cs: Compiler, shape: CompiledShape, params: set, stack):
             return
         for component in failures(idx, values):
             out.append((focus, None, shape, component, message))
+    holds.spec = ("qualified", value_shapes, low, high, _QualifiedMinCountConstraintComponent,
+                  _QualifiedMaxCountConstraintComponent, message)
     return holds, report
 
 

@@ -29,7 +29,8 @@ def _class(cs: Compiler, shape: CompiledShape, params: set, stack):
         return None
     rules = list(cs.graph.objects(shape.node, SH["class"]))
     return per_value(shape, _ClassConstraintComponent, rules, lambda idx, v, c: idx.has_class(v, c),
-                     rules_message(cs.graph, rules, "Value does not have class {}", "Value class is not in classes ({})"))
+                     rules_message(cs.graph, rules, "Value does not have class {}", "Value class is not in classes ({})"),
+                     "class")
 
 
 _DATATYPE_VALUE = {XSD.string: (str, bytes), RDF.langString: (str, bytes), XSD.integer: int, XSD.float: float,
