@@ -215,6 +215,8 @@ def run(request: str, format: Format = Format.text, store: Optional[str] = None,
         except StoreError as exc:
             sys.stderr.write(f"error: --store: {exc}\n")
             return EXIT_FAILED
+        except OSError as exc:  # e.g. a path through a file: the option's error, not a traceback
+            return _fail("--store", f"cannot use {store}: {exc.strerror or type(exc).__name__}", EXIT_FAILED)
 
     det = evaluation.determination
     try:  # no output holds a number that is not finite (JSON has no Infinity); each is made whole first
