@@ -22,6 +22,7 @@ see either none or a whole one.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
@@ -101,6 +102,25 @@ def _term_id(term: Any) -> tuple | None:
     return None
 
 
+# rdflib pickles a Literal as Literal(lexical, lang, datatype): read back, each is parsed and normalised
+# again (~15 µs a literal, a third of reading the KB). It is written here as the four attributes
+# rdflib's own constructor set, and made again from them; an IRI without its validity check (it
+# passed it when parsed). Only for the rdflib whose Literal has exactly these attributes (the key
+# holds rdflib's version); any other is pickled rdflib's way.
+_LITERAL_SLOTS = ("_language", "_datatype", "_value", "_ill_typed")
+_FAST_TERMS = getattr(Literal, "__slots__", None) == _LITERAL_SLOTS and getattr(URIRef, "__slots__", None) == ()
+
+
+def _literal(lexical: str, language: str | None, datatype: URIRef | None, value: Any, ill_typed: bool | None) -> Literal:
+    term = str.__new__(Literal, lexical)
+    term._language, term._datatype, term._value, term._ill_typed = language, datatype, value, ill_typed
+    return term
+
+
+def _iri(text: str) -> URIRef:
+    return str.__new__(URIRef, text)
+
+
 class _Writer(pickle.Pickler):
     """Terms the process already shared before the KB was read (the engine's vocabulary, made at
     import) are written by name and looked up again when read, so they stay the one object."""
@@ -113,6 +133,14 @@ class _Writer(pickle.Pickler):
         if type(obj) in (URIRef, Literal) and obj in self._known:
             return _term_id(obj)
         return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if _FAST_TERMS and kind is Literal:
+            return _literal, (str(obj), obj._language, obj._datatype, obj._value, obj._ill_typed)
+        if _FAST_TERMS and kind is URIRef:
+            return _iri, (str(obj),)
+        return NotImplemented
 
 
 class _Reader(pickle.Unpickler):
@@ -135,6 +163,18 @@ class _Reader(pickle.Unpickler):
                                    "decimal", "copyreg", "_codecs", "pathlib", "re"))):
             raise pickle.UnpicklingError(f"unexpected class {module}.{name}")
         return super().find_class(module, name)
+
+
+def _load(payload: bytes) -> Any:
+    """Unpickled with the cyclic garbage collector paused: reading a KB makes ~100,000 containers,
+    none of them garbage, and the collector would walk them again and again (half the read)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _Reader(io.BytesIO(payload)).load()
+    finally:
+        if paused:
+            gc.enable()
 
 
 def known_terms() -> frozenset:
@@ -160,7 +200,7 @@ def read(entry_key: str) -> Any | None:
         expected = FORMAT + entry_key.encode() + b"\n" + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n"
         if header != expected:
             return None
-        terms, value = _Reader(io.BytesIO(payload)).load()
+        terms, value = _load(payload)
     except Exception:  # noqa: BLE001 - a cache that cannot be read is no cache
         return None
     for term in terms:  # the KB's own terms become the process's shared ones
