@@ -3,7 +3,7 @@
 Parsing the Turtle, the load-time checks and the open readings cost most of a cold `blincyto check`;
 their result depends only on the policy files, the contract and the engine's code. So the loaded
 knowledge base (everything but the compiled shapes, which are closures and are compiled again on
-every load, with their own check) is pickled under a key that is the hash of the CONTENT of every
+every load, with their own check, until the compiler can say them as data: `remember_compiled`) is pickled under a key that is the hash of the CONTENT of every
 file that went into it and of every module of the `reasoner` package. Any change, in a Turtle file
 or in the code, is a different key: a stale entry can never be read. A policy that fails its load
 checks raises before anything is written, so an entry exists only for content that passed them.
@@ -245,13 +245,43 @@ def _prune(where: Path) -> None:
         old.unlink(missing_ok=True)
 
 
+def _entry(base_key: str, name: str) -> str:
+    return hashlib.blake2b(f"{base_key}\0{name}".encode(), digest_size=32).hexdigest()
+
+
+def remember_compiled(base_key: str | None, build: Callable[[], T], state: Callable[[T], Any] | None = None,
+                      restore: Callable[[Any], T] | None = None) -> T:
+    """The compiled shapes of a knowledge base read from the shipped files, kept beside it when the
+    compiler can say them as data. `build()` compiles (and raises for a shape no back end can run);
+    `state(compiled)` is what to keep (e.g. generated Python source: picklable, no closures) and
+    `restore(state)` makes the compiled shapes from it again. Without both, or without a key, this
+    is `build()`: the shapes are compiled on every load, as today (closures do not pickle).
+
+    Safe as the KB entry is: the key is the KB's (every policy file's content and every module of
+    the package, the compiler's included), a state is written only after `build()` succeeded (so a
+    shape the engine refuses is refused at every load), and a state that does not restore is
+    ignored and rebuilt."""
+    if base_key is None or state is None or restore is None:
+        return build()
+    entry = _entry(base_key, "compiled shapes")
+    hit = read(entry)
+    if isinstance(hit, tuple) and len(hit) == 1:
+        try:
+            return restore(hit[0])
+        except Exception:  # noqa: BLE001 - a state that does not restore is no cache
+            pass
+    value = build()
+    write(entry, (state(value),), known_terms())
+    return value
+
+
 def remember(base_key: str | None, name: str, compute: Callable[[], T]) -> T:
     """`compute()`, kept under the knowledge base's key and `name`: a table derived from a cached
     knowledge base (e.g. Section V's) is as stale as the knowledge base, never more. `base_key`
     None (a knowledge base not read from the shipped files): computed every time."""
     if base_key is None:
         return compute()
-    entry = hashlib.blake2b(f"{base_key}\0{name}".encode(), digest_size=32).hexdigest()
+    entry = _entry(base_key, name)
     hit = read(entry)
     if isinstance(hit, tuple) and len(hit) == 1:
         return hit[0]
