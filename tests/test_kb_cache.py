@@ -253,6 +253,7 @@ def test_compiled_shapes_said_as_data_are_kept_and_restored(cache_dir, monkeypat
         assert len(value.top) == kept[1]
         return value
 
+    monkeypatch.setattr(cache, "_package_function", lambda obj: False)  # closures that do not pickle
     monkeypatch.setattr(compiler, "cache_state", cache_state, raising=False)
     monkeypatch.setattr(compiler, "from_cache_state", from_cache_state, raising=False)
     kb_module.load()  # fresh: compiled, state kept
@@ -270,14 +271,48 @@ def test_compiled_shapes_said_as_data_are_kept_and_restored(cache_dir, monkeypat
     assert calls[-2:] == ["broken", "state"]  # not restored: compiled again, the state kept again
 
 
-def test_without_the_compilers_hooks_the_shapes_are_compiled_every_load(cache_dir, monkeypatch):
+def _counting_compiles(monkeypatch) -> list[int]:
     from reasoner.shacl import compiler
 
     built: list[int] = []
     real = compiler.compile_shapes
     monkeypatch.setattr(compiler, "compile_shapes", lambda *a: built.append(1) or real(*a))
+    return built
+
+
+def test_the_compiled_shapes_are_kept_with_the_knowledge_base(cache_dir, monkeypatch):
+    """The compiled shapes (closures of the package) are pickled in the KB's entry: a hit compiles
+    nothing, and its compiled shapes validate every case as a fresh compile does."""
+    from reasoner.shacl.compiler import CompiledShapes, compile_shapes
+
+    fresh = kb_module.load()
+    built = _counting_compiles(monkeypatch)
+    hit = kb_module.load()
+    assert built == [] and isinstance(hit.compiled, CompiledShapes) and hit.compiled is not fresh.compiled
+    again = compile_shapes(hit.shapes, hit.shape_owner, hit.graph)
+    assert [s.node for s in hit.compiled.top] == [s.node for s in again.top]
+    assert hit.compiled.not_compiled == again.not_compiled
+    kept, compiled = Reasoner(kb=hit), Reasoner(kb=replace_compiled(hit, again))
+    for path in CASES:
+        assert _decide(kept, path) == _decide(compiled, path), path.name
+
+
+def replace_compiled(kb, compiled):
+    from dataclasses import replace
+
+    return replace(kb, compiled=compiled)
+
+
+def test_closures_that_do_not_pickle_are_compiled_every_load(cache_dir, monkeypatch):
+    """A compiled form the cache cannot write (and no hook from the compiler): the KB is still
+    cached, and the shapes compiled (so checked) at every load."""
+    from reasoner.shacl import compiler
+
+    monkeypatch.setattr(cache, "_package_function", lambda obj: False)
     if hasattr(compiler, "cache_state"):
         monkeypatch.delattr(compiler, "cache_state")
+    built = _counting_compiles(monkeypatch)
+    hits = _reads(monkeypatch)
     kb_module.load()
     kb_module.load()
-    assert built == [1, 1]
+    assert built == [1, 1] and hits == [False, True]

@@ -1,16 +1,18 @@
 """The loaded knowledge base, kept on disk between processes so a one-off command starts quickly.
 
-Parsing the Turtle, the load-time checks and the open readings cost most of a cold `blincyto check`;
-their result depends only on the policy files, the contract and the engine's code. So the loaded
-knowledge base (everything but the compiled shapes, which are closures and are compiled again on
-every load, with their own check, until the compiler can say them as data: `remember_compiled`) is pickled under a key that is the hash of the CONTENT of every
+Parsing the Turtle, the load-time checks, the open readings and compiling the shapes cost most of a
+cold `blincyto check`; their result depends only on the policy files, the contract and the engine's
+code. So the loaded knowledge base, with its compiled shapes (closures of the package, written as
+their code: see `_package_function`; a compiled form that does not pickle is compiled again on every
+load, with its check, or kept through the compiler's own hook, `remember_compiled`), is pickled under a key that is the hash of the CONTENT of every
 file that went into it and of every module of the `reasoner` package. Any change, in a Turtle file
 or in the code, is a different key: a stale entry can never be read. A policy that fails its load
 checks raises before anything is written, so an entry exists only for content that passed them.
 
 Trust: a pickle runs code when read, so an entry is read only from a directory this user owns and
 nobody else can write (created 0700; a symbolic link is not followed), and only if the file is this
-user's and not group/world-writable; classes are resolved only from the modules a KB is made of.
+user's and not group/world-writable; classes are resolved only from the modules a KB is made of
+(the compiled shapes' code is unmarshalled as it was written: the private directory is the trust).
 An entry is a header (magic, key, digest of the payload) and the payload; a truncated, corrupt or
 foreign entry is ignored (and rewritten), never trusted. Writes go to a temporary file in the same
 directory and are renamed into place, so concurrent first runs each write a whole entry and readers
@@ -24,12 +26,15 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib
 import io
+import marshal
 import os
 import pickle
 import stat
 import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -121,43 +126,104 @@ def _iri(text: str) -> URIRef:
     return str.__new__(URIRef, text)
 
 
+# -- the compiled shapes: closures over the KB's terms, kept in the same entry -----------------------
+# A function of the `reasoner` package is written as its code (marshal), its module's name (its
+# globals are that module's, imported again when read), its defaults and its closure's cells; a cell
+# is made empty and filled once its function exists (closures that refer to each other, or to
+# themselves, read back as they were). Everything else a closure holds (shapes, terms, sets, the
+# compiled shapes graph) is pickled with the KB, in one memo: what was one object stays one object.
+# The code is this process's Python's (the key holds sys.version) and this checkout's (the key holds
+# every module's source).
+
+def _code(data: bytes) -> types.CodeType:
+    return marshal.loads(data)
+
+
+def _cell() -> types.CellType:
+    return types.CellType()
+
+
+def _function(code: types.CodeType, module: str, name: str, qualname: str, defaults: tuple | None,
+              kwdefaults: dict | None, closure: tuple | None, annotations: dict) -> types.FunctionType:
+    made = types.FunctionType(code, importlib.import_module(module).__dict__, name, defaults, closure)
+    made.__qualname__, made.__kwdefaults__, made.__annotations__ = qualname, kwdefaults, annotations
+    return made
+
+
+def _fill_cells(function: types.FunctionType, contents: tuple) -> None:
+    for cell, value in zip(function.__closure__ or (), contents):
+        if value is not _EMPTY:
+            cell.cell_contents = value
+
+
+class _Empty:
+    """A cell with nothing in it yet (a closure over a name assigned later)."""
+
+    def __reduce__(self) -> str:
+        return "_EMPTY"
+
+
+_EMPTY = _Empty()
+
+
+def _cell_contents(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY
+
+
+def _package_function(obj: types.FunctionType) -> bool:
+    """A function of the package that cannot be found by its name (a closure, a lambda): written as
+    code. A module's own functions are pickled by name, as ever."""
+    module = sys.modules.get(obj.__module__ or "")
+    if module is None or module.__dict__ is not obj.__globals__ or not obj.__module__.startswith("reasoner.") \
+            or obj.__dict__:
+        return False
+    found: Any = module
+    for part in obj.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is not obj
+
+
 class _Writer(pickle.Pickler):
     """Terms the process already shared before the KB was read (the engine's vocabulary, made at
-    import) are written by name and looked up again when read, so they stay the one object."""
+    import) are written by name (once each) and looked up again when read, so they stay the one object."""
 
     def __init__(self, file: io.BytesIO, known: frozenset) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._known = known
 
-    def persistent_id(self, obj: Any) -> tuple | None:
-        if type(obj) in (URIRef, Literal) and obj in self._known:
-            return _term_id(obj)
-        return None
-
-    def reducer_override(self, obj: Any) -> Any:
+    def reducer_override(self, obj: Any) -> Any:  # once per object: the memo has every later one
         kind = type(obj)
+        if (kind is URIRef or kind is Literal) and obj in self._known:
+            return _shared_term, (_term_id(obj),)
         if _FAST_TERMS and kind is Literal:
             return _literal, (str(obj), obj._language, obj._datatype, obj._value, obj._ill_typed)
         if _FAST_TERMS and kind is URIRef:
             return _iri, (str(obj),)
+        if kind is types.FunctionType and _package_function(obj):
+            cells = obj.__closure__
+            return (_function, (obj.__code__, obj.__module__, obj.__name__, obj.__qualname__, obj.__defaults__,
+                                obj.__kwdefaults__, cells, dict(obj.__annotations__)),
+                    None if cells is None else tuple(_cell_contents(c) for c in cells), None, None, _fill_cells)
+        if kind is types.CellType:  # made empty (one object however many closures share it), filled by them
+            return _cell, ()
+        if kind is types.CodeType:
+            return _code, (marshal.dumps(obj),)
         return NotImplemented
 
 
+def _shared_term(pid: tuple) -> Any:
+    """A term the writing process shared before the KB was read: this process's shared object."""
+    if pid[0] == "u":
+        term = URIRef(pid[1])
+    else:
+        term = Literal(pid[1], lang=pid[2], datatype=None if pid[3] is None else URIRef(pid[3]))
+    return datagraph.canonical(term)
+
+
 class _Reader(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO) -> None:
-        super().__init__(file)
-        self._seen: dict[tuple, Any] = {}
-
-    def persistent_load(self, pid: tuple) -> Any:
-        term = self._seen.get(pid)
-        if term is None:
-            if pid[0] == "u":
-                term = URIRef(pid[1])
-            else:
-                term = Literal(pid[1], lang=pid[2], datatype=None if pid[3] is None else URIRef(pid[3]))
-            term = self._seen[pid] = datagraph.canonical(term)
-        return term
-
     def find_class(self, module: str, name: str) -> Any:
         if not (module.startswith(("reasoner.", "rdflib.", "builtins", "collections", "datetime",
                                    "decimal", "copyreg", "_codecs", "pathlib", "re"))):
@@ -208,14 +274,15 @@ def read(entry_key: str) -> Any | None:
     return value
 
 
-def write(entry_key: str, value: Any, known: frozenset) -> None:
-    """Keep `value` under `entry_key` (best effort: a cache that cannot be written is skipped)."""
+def write(entry_key: str, value: Any, known: frozenset) -> bool:
+    """Keep `value` under `entry_key` (best effort: a cache that cannot be written is skipped);
+    whether it was written."""
     if not enabled():
-        return
+        return False
     try:
         where = _private_dir(create=True)
         if where is None:
-            return
+            return False
         buffer = io.BytesIO()
         terms = [t for t in datagraph._CANONICAL.values() if type(t) in (URIRef, Literal) and t not in known]
         _Writer(buffer, known).dump((terms, value))
@@ -231,8 +298,9 @@ def write(entry_key: str, value: Any, known: frozenset) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
         _prune(where)
-    except Exception:  # noqa: BLE001 - e.g. a read-only home: run without a cache
-        return
+    except Exception:  # noqa: BLE001 - e.g. a read-only home, or a value that does not pickle: no cache
+        return False
+    return True
 
 
 KEEP = 24  # entries kept: a few policy versions' and checkouts' worth; every code change is a new key

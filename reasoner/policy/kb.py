@@ -173,6 +173,8 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         hit = cache.read(entry)
         if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], KnowledgeBase):
             kb, derived = hit
+            if kb.compiled is not None:  # kept with it: compiled (and so checked) from this very content
+                return kb
             files = [*turtle_files("ontology"), *map(Path, extra_kb), *turtle_files("shapes")]
             return _compiled(kb, origin or integrity.file_of(files), derived, entry, shared=True)
         known = cache.known_terms()
@@ -233,7 +235,9 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     kb = _compiled(kb, origin, derived, entry if cached else None)
     if cached:
         kb.cache_key = entry  # only reached by a knowledge base that passed every load check
-        cache.write(entry, (replace(kb, compiled=None), derived), known)
+        # with the compiled shapes when they pickle (cache.py writes the package's closures), else without
+        if not cache.write(entry, (kb, derived), known):
+            cache.write(entry, (replace(kb, compiled=None), derived), known)
     return kb
 
 
