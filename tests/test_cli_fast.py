@@ -85,6 +85,10 @@ def _fast(args: list[str], monkeypatch, capsys) -> tuple[str, str, int]:
     assert parse(args) is not None  # this way really is the fast start
     with pytest.raises(SystemExit) as done:
         app()
+    import gc
+
+    assert gc.isenabled()  # the fast start collects nothing while it runs, then leaves the collector as it was
+    gc.unfreeze()
     out, err = capsys.readouterr()
     return out, err, done.value.code
 
