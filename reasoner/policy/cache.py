@@ -61,9 +61,18 @@ def directory() -> Path:
     return Path(base) / "blincyto"
 
 
-def _package_files() -> list[Path]:
-    package = Path(__file__).resolve().parent.parent
-    return sorted(package.rglob("*.py"))
+def _package_files() -> list[tuple[str, str]]:
+    """(name inside the package, path) of every module of the package, sorted by name (os.walk, not
+    pathlib: this runs at every start)."""
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    found = []
+    for folder, dirs, names in os.walk(package):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        inside = os.path.relpath(folder, package)
+        for name in names:
+            if name.endswith(".py"):
+                found.append((name if inside == "." else os.path.join(inside, name), os.path.join(folder, name)))
+    return sorted(found)
 
 
 def key(inputs: Iterable[Path]) -> str:
@@ -71,11 +80,11 @@ def key(inputs: Iterable[Path]) -> str:
     pickle depends on (Python, rdflib)."""
     h = hashlib.blake2b(FORMAT, digest_size=32)
     h.update(f"{sys.version}\0{RDFLIB_VERSION}\0".encode())
-    package = Path(__file__).resolve().parent.parent
-    for label, paths in (("input", list(inputs)), ("code", _package_files())):
-        for path in paths:
-            name = str(path.relative_to(package)) if label == "code" else Path(path).name  # content, not place
-            data = Path(path).read_bytes()
+    named = [(os.path.basename(path), path) for path in inputs]  # content, not place
+    for label, files in (("input", named), ("code", _package_files())):
+        for name, path in files:
+            with open(path, "rb") as f:
+                data = f.read()
             h.update(f"{label}\0{name}\0{len(data)}\0".encode())
             h.update(data)
     return h.hexdigest()
