@@ -35,9 +35,9 @@ THROUGH_TYPER = "import sys; from reasoner.cli.commands import app; sys.argv[0] 
 
 
 def runs(cache_dir: str, tree: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
-    """Each command with its environment; run in `tree` (with `python -c`, the working directory
+    """Each command with its environment; run in `tree`, its PYTHONPATH (with `python -c`, the working directory
     comes first on sys.path)."""
-    base = {**os.environ, "PYTHONPATH": str(tree), "BLINCYTO_CACHE_DIR": cache_dir, "_CWD": str(tree)}
+    base = {**os.environ, "PYTHONPATH": str(tree), "BLINCYTO_CACHE_DIR": cache_dir}
     for name in ("BLINCYTO_CACHE", "PYTHONDONTWRITEBYTECODE"):
         base.pop(name, None)
     off = {**base, "BLINCYTO_CACHE": "0"}
@@ -56,7 +56,7 @@ def runs(cache_dir: str, tree: Path) -> dict[str, tuple[list[str], dict[str, str
 def once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=env["_CWD"], capture_output=True)
+    done = subprocess.run(command, env=env, cwd=env["PYTHONPATH"], capture_output=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:

@@ -316,3 +316,23 @@ def test_closures_that_do_not_pickle_are_compiled_every_load(cache_dir, monkeypa
     kb_module.load()
     kb_module.load()
     assert built == [1, 1] and hits == [False, True]
+
+
+def test_compiled_shapes_that_need_pyshacl_are_not_kept(cache_dir, monkeypatch):
+    """Shapes run through pySHACL (its objects are not read back from a cache): the entry holds the KB
+    without the compiled shapes, which are compiled at every load."""
+    from reasoner.shacl import compiler
+
+    real = compiler.compile_shapes
+
+    def with_fallback(*args):
+        compiled = real(*args)
+        compiled.not_compiled = {"urn:example:shape": "pretend"}
+        return compiled
+
+    monkeypatch.setattr(compiler, "compile_shapes", with_fallback)
+    kb_module.load()
+    built = _counting_compiles(monkeypatch)
+    hits = _reads(monkeypatch)
+    kb_module.load()
+    assert hits == [True] and built == [1]

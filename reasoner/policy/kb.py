@@ -235,8 +235,9 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
     kb = _compiled(kb, origin, derived, entry if cached else None)
     if cached:
         kb.cache_key = entry  # only reached by a knowledge base that passed every load check
-        # with the compiled shapes when they pickle (cache.py writes the package's closures), else without
-        if not cache.write(entry, (kb, derived), known):
+        # with the compiled shapes when they pickle (cache.py writes the package's closures) and need no
+        # pySHACL (its objects are not read back from a cache), else without them
+        if kb.compiled.not_compiled or not cache.write(entry, (kb, derived), known):
             cache.write(entry, (replace(kb, compiled=None), derived), known)
     return kb
 
