@@ -38,6 +38,7 @@ import types
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from rdflib import Graph
 from rdflib import __version__ as RDFLIB_VERSION
 from rdflib.term import Literal, URIRef
 
@@ -159,6 +160,10 @@ def _function(code: types.CodeType, module: str, name: str, qualname: str, defau
     return made
 
 
+def _share_prefixes(graph: Graph, manager: Any) -> None:
+    graph.namespace_manager = manager
+
+
 def _fill_cells(function: types.FunctionType, contents: tuple) -> None:
     for cell, value in zip(function.__closure__ or (), contents):
         if value is not _EMPTY:
@@ -216,6 +221,14 @@ class _Writer(pickle.Pickler):
             return (_function, (obj.__code__, obj.__module__, obj.__name__, obj.__qualname__, obj.__defaults__,
                                 obj.__kwdefaults__, cells, dict(obj.__annotations__)),
                     None if cells is None else tuple(_cell_contents(c) for c in cells), None, None, _fill_cells)
+        if kind is Graph:
+            shared = obj.__dict__.get("_Graph__namespace_manager")
+            if shared is not None and shared.graph is not obj:
+                # rdflib pickles a graph as (store, identifier) and makes a new namespace manager when
+                # read; one that shares another graph's prefixes (the compiled shapes' copy of the
+                # shapes graph: its messages write `bx:X`) keeps them
+                return Graph, (obj.store, obj.identifier), shared, None, None, _share_prefixes
+            return NotImplemented
         if kind is types.CellType:  # made empty (one object however many closures share it), filled by them
             return _cell, ()
         if kind is types.CodeType:
