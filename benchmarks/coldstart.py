@@ -1,12 +1,17 @@
 """Cold start of the command line: `blincyto version` and `blincyto check` on one example, each a fresh
 process, with the knowledge-base cache (reasoner/policy/cache.py) and without it (BLINCYTO_CACHE=0),
 side by side: the runs are interleaved round by round, so the machine's load falls on all alike.
-Not a test; it reports medians of wall and CPU time (the child's user + system).
+Not a test; it reports medians and minimums of wall and CPU time (the child's user + system).
 
-    python benchmarks/coldstart.py               # 9 rounds
+    python benchmarks/coldstart.py                         # 9 rounds
     python benchmarks/coldstart.py --rounds 3 --json cold.json
+    python benchmarks/coldstart.py --against /work/main    # the same commands on another checkout, interleaved
 
-The cache lives in a temporary directory (BLINCYTO_CACHE_DIR), filled by one run before the rounds.
+`check (through typer)` is the same check started by the Typer application itself (what every
+command but `version` and `check` goes through): the difference is the fast start's.
+The caches live in a temporary directory (BLINCYTO_CACHE_DIR), filled by one run before the rounds.
+Bytecode is written and read as an installed package's is (PYTHONDONTWRITEBYTECODE is dropped for
+the children, and the warm-up run writes `__pycache__`): otherwise every start compiles the package.
 """
 
 from __future__ import annotations
@@ -26,26 +31,32 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "approve-continuation-medicaid.json"
 # what the console script runs (`blincyto = reasoner.cli:app`)
 ENTRY = "import sys; from reasoner.cli import app; sys.argv[0] = 'blincyto'; sys.exit(app())"
+THROUGH_TYPER = "import sys; from reasoner.cli.commands import app; sys.argv[0] = 'blincyto'; sys.exit(app())"
 
 
-def runs(cache_dir: str) -> dict[str, tuple[list[str], dict[str, str]]]:
-    base = {**os.environ, "PYTHONPATH": str(ROOT), "BLINCYTO_CACHE_DIR": cache_dir}
-    base.pop("BLINCYTO_CACHE", None)
+def runs(cache_dir: str, tree: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each command with its environment; run in `tree`, its PYTHONPATH (with `python -c`, the working directory
+    comes first on sys.path)."""
+    base = {**os.environ, "PYTHONPATH": str(tree), "BLINCYTO_CACHE_DIR": cache_dir}
+    for name in ("BLINCYTO_CACHE", "PYTHONDONTWRITEBYTECODE"):
+        base.pop(name, None)
     off = {**base, "BLINCYTO_CACHE": "0"}
     py = [sys.executable]
+    check = ["check", str(EXAMPLE)]
     return {
         "python -c pass (the interpreter alone)": (py + ["-c", "pass"], base),
         "blincyto version": (py + ["-c", ENTRY, "version"], base),
-        "blincyto check (cache)": (py + ["-c", ENTRY, "check", str(EXAMPLE)], base),
-        "blincyto check (BLINCYTO_CACHE=0)": (py + ["-c", ENTRY, "check", str(EXAMPLE)], off),
-        "blincyto check --format json (cache)": (py + ["-c", ENTRY, "check", str(EXAMPLE), "--format", "json"], base),
+        "blincyto check (cache)": (py + ["-c", ENTRY, *check], base),
+        "blincyto check --format json (cache)": (py + ["-c", ENTRY, *check, "--format", "json"], base),
+        "blincyto check (cache), through typer": (py + ["-c", THROUGH_TYPER, *check], base),
+        "blincyto check (BLINCYTO_CACHE=0)": (py + ["-c", ENTRY, *check], off),
     }
 
 
 def once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True)
+    done = subprocess.run(command, env=env, cwd=env["PYTHONPATH"], capture_output=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -56,29 +67,43 @@ def once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--against", type=Path, help="another checkout, run interleaved with this one")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    trees = {"": ROOT} if args.against is None else {"this tree": ROOT, str(args.against): args.against.resolve()}
     with tempfile.TemporaryDirectory() as tmp:
-        cache_dir = str(Path(tmp) / "cache")
-        table = runs(cache_dir)
-        once(*table["blincyto check (cache)"])  # fills the cache
-        figures: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in table}
+        table: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {}
+        for label, tree in trees.items():
+            cache_dir = str(Path(tmp) / f"cache-{len(table)}")
+            for name, run in runs(cache_dir, tree).items():
+                if label and name.startswith("python -c pass") and table:
+                    continue  # the interpreter once
+                table[(name, label)] = run
+        for label in trees:  # fills each tree's cache and bytecode
+            once(*table[("blincyto check (cache)", label)])
+            once(*table[("blincyto check (cache), through typer", label)])
+        figures: dict[tuple[str, str], dict[str, list[float]]] = {key: {"wall": [], "cpu": []} for key in table}
         load_before = os.getloadavg()[0]
         for _ in range(args.rounds):
-            for name, (command, env) in table.items():
+            for key, (command, env) in table.items():
                 wall, cpu = once(command, env)
-                figures[name]["wall"].append(wall)
-                figures[name]["cpu"].append(cpu)
+                figures[key]["wall"].append(wall)
+                figures[key]["cpu"].append(cpu)
         load_after = os.getloadavg()[0]
-    print(f"{args.rounds} rounds, interleaved; load average {load_before:.2f} before / {load_after:.2f} after\n")
-    print("| command | wall median (s) | wall min (s) | CPU median (s) |")
-    print("|---|---:|---:|---:|")
+    print(f"{args.rounds} rounds, interleaved; load average {load_before:.2f} before / {load_after:.2f} after"
+          f" ({os.cpu_count()} CPUs)\n")
+    tree_column = " tree |" if args.against else ""
+    print(f"| command |{tree_column} wall median (s) | wall min (s) | CPU median (s) | CPU min (s) |")
+    print("|---|" + ("---|" if args.against else "") + "---:|---:|---:|---:|")
     summary = {}
-    for name, f in figures.items():
-        summary[name] = {"wall_median": statistics.median(f["wall"]), "wall_min": min(f["wall"]),
-                         "cpu_median": statistics.median(f["cpu"])}
-        s = summary[name]
-        print(f"| {name} | {s['wall_median']:.3f} | {s['wall_min']:.3f} | {s['cpu_median']:.3f} |")
+    for (name, label), f in sorted(figures.items(), key=lambda kv: list(table).index(kv[0]) if not args.against
+                                   else (list(runs("", ROOT)).index(kv[0][0]), kv[0][1] != "this tree")):
+        s = {"wall_median": statistics.median(f["wall"]), "wall_min": min(f["wall"]),
+             "cpu_median": statistics.median(f["cpu"]), "cpu_min": min(f["cpu"])}
+        summary[f"{name} [{label}]" if label else name] = s
+        tree_cell = f" {label or '-'} |" if args.against else ""
+        print(f"| {name} |{tree_cell} {s['wall_median']:.3f} | {s['wall_min']:.3f} | {s['cpu_median']:.3f} "
+              f"| {s['cpu_min']:.3f} |")
     if args.json:
         args.json.write_text(json.dumps({"rounds": args.rounds, "load": [load_before, load_after],
                                          "figures": summary}, indent=2) + "\n")

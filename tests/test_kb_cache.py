@@ -208,3 +208,131 @@ def test_old_entries_are_pruned(cache_dir):
     left = list(cache_dir.glob("kb-*.pickle"))
     assert len(left) == cache.KEEP
     assert not (cache_dir / f"kb-{0:064x}.pickle").exists()  # the oldest went first
+
+
+# -- terms as rdflib made them; the hook for compiled shapes kept as data ---------------------------
+
+def test_every_literal_reads_back_as_rdflib_made_it(cache_dir):
+    """Literals are pickled as their attributes (not parsed again when read): each reads back with the
+    same lexical form, language, datatype, Python value and ill-typed flag as the fresh load's."""
+    from rdflib import Literal, URIRef
+
+    fresh = kb_module.load()
+    hit = kb_module.load()
+    assert hit is not fresh and set(map(_ground_literal, fresh.graph)) == set(map(_ground_literal, hit.graph))
+
+    def state(term):
+        return (type(term), str(term), term.language, term.datatype, repr(term.value), term.ill_typed)
+
+    for graph in ("graph", "shapes"):
+        made = {state(t) for triple in getattr(fresh, graph) for t in triple if isinstance(t, Literal)}
+        read = {state(t) for triple in getattr(hit, graph) for t in triple if isinstance(t, Literal)}
+        assert made == read and made
+        assert all(type(t) is URIRef for triple in getattr(hit, graph) for t in triple if isinstance(t, URIRef))
+
+
+def _ground_literal(triple):
+    return tuple(None if isinstance(t, BNode) else (type(t), str(t)) for t in triple)
+
+
+def test_compiled_shapes_said_as_data_are_kept_and_restored(cache_dir, monkeypatch):
+    """`cache.remember_compiled`: once the compiler offers cache_state/from_cache_state, the second
+    load restores the kept state instead of compiling; a state that does not restore is rebuilt."""
+    from reasoner.shacl import compiler
+
+    calls: list[str] = []
+
+    def cache_state(compiled):
+        calls.append("state")
+        return ("compiled", len(compiled.top))
+
+    def from_cache_state(kept, shapes, owner, terms):
+        calls.append("restore")
+        assert kept[0] == "compiled"
+        value = compiler.compile_shapes(shapes, owner, terms)
+        assert len(value.top) == kept[1]
+        return value
+
+    monkeypatch.setattr(cache, "_package_function", lambda obj: False)  # closures that do not pickle
+    monkeypatch.setattr(compiler, "cache_state", cache_state, raising=False)
+    monkeypatch.setattr(compiler, "from_cache_state", from_cache_state, raising=False)
+    kb_module.load()  # fresh: compiled, state kept
+    assert calls == ["state"]
+    engine = Reasoner(kb=kb_module.load())  # a hit: restored
+    assert calls == ["state", "restore"]
+    assert engine.evaluate(_request(EXAMPLE))["decision"] == "approve"
+
+    def broken(kept, shapes, owner, terms):
+        calls.append("broken")
+        raise ValueError("stale")
+
+    monkeypatch.setattr(compiler, "from_cache_state", broken, raising=False)
+    assert kb_module.load().compiled is not None
+    assert calls[-2:] == ["broken", "state"]  # not restored: compiled again, the state kept again
+
+
+def _counting_compiles(monkeypatch) -> list[int]:
+    from reasoner.shacl import compiler
+
+    built: list[int] = []
+    real = compiler.compile_shapes
+    monkeypatch.setattr(compiler, "compile_shapes", lambda *a: built.append(1) or real(*a))
+    return built
+
+
+def test_the_compiled_shapes_are_kept_with_the_knowledge_base(cache_dir, monkeypatch):
+    """The compiled shapes (closures of the package) are pickled in the KB's entry: a hit compiles
+    nothing, and its compiled shapes validate every case as a fresh compile does."""
+    from reasoner.shacl.compiler import CompiledShapes, compile_shapes
+
+    fresh = kb_module.load()
+    built = _counting_compiles(monkeypatch)
+    hit = kb_module.load()
+    assert built == [] and isinstance(hit.compiled, CompiledShapes) and hit.compiled is not fresh.compiled
+    again = compile_shapes(hit.shapes, hit.shape_owner, hit.graph)
+    assert [s.node for s in hit.compiled.top] == [s.node for s in again.top]
+    assert hit.compiled.not_compiled == again.not_compiled
+    kept, compiled = Reasoner(kb=hit), Reasoner(kb=replace_compiled(hit, again))
+    for path in CASES:
+        assert _decide(kept, path) == _decide(compiled, path), path.name
+
+
+def replace_compiled(kb, compiled):
+    from dataclasses import replace
+
+    return replace(kb, compiled=compiled)
+
+
+def test_closures_that_do_not_pickle_are_compiled_every_load(cache_dir, monkeypatch):
+    """A compiled form the cache cannot write (and no hook from the compiler): the KB is still
+    cached, and the shapes compiled (so checked) at every load."""
+    from reasoner.shacl import compiler
+
+    monkeypatch.setattr(cache, "_package_function", lambda obj: False)
+    if hasattr(compiler, "cache_state"):
+        monkeypatch.delattr(compiler, "cache_state")
+    built = _counting_compiles(monkeypatch)
+    hits = _reads(monkeypatch)
+    kb_module.load()
+    kb_module.load()
+    assert built == [1, 1] and hits == [False, True]
+
+
+def test_compiled_shapes_that_need_pyshacl_are_not_kept(cache_dir, monkeypatch):
+    """Shapes run through pySHACL (its objects are not read back from a cache): the entry holds the KB
+    without the compiled shapes, which are compiled at every load."""
+    from reasoner.shacl import compiler
+
+    real = compiler.compile_shapes
+
+    def with_fallback(*args):
+        compiled = real(*args)
+        compiled.not_compiled = {"urn:example:shape": "pretend"}
+        return compiled
+
+    monkeypatch.setattr(compiler, "compile_shapes", with_fallback)
+    kb_module.load()
+    built = _counting_compiles(monkeypatch)
+    hits = _reads(monkeypatch)
+    kb_module.load()
+    assert hits == [True] and built == [1]

@@ -1,5 +1,5 @@
-"""`python -m reasoner.cli`: the `blincyto` command."""
+"""`python -m reasoner.cli`: the `blincyto` command (the console script's entry point, fast start included)."""
 
-from reasoner.cli.commands import app
+from reasoner.cli import app
 
 app()

@@ -11,15 +11,15 @@ only when its command runs, so the command line starts quickly.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import typer
 
 from reasoner.cli import batch, check, review, schedule, services, store
+from reasoner.cli.exits import EXIT_POLICY, policy_refusal
 
-EXIT_POLICY = 3  # the policy files hold a mistake that would make decisions meaningless
+__all__ = ["EXIT_POLICY", "app", "main"]
 
 app = typer.Typer(
     name="blincyto",
@@ -41,10 +41,8 @@ def _refusing(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except Exception as exc:
-            integrity = sys.modules.get("reasoner.policy.integrity")  # not imported: not raised
-            if integrity is None or not isinstance(exc, integrity.PolicyError):
+            if not policy_refusal(exc):
                 raise
-            typer.echo(f"blincyto: {exc}", err=True)
             raise typer.Exit(code=EXIT_POLICY) from None
     return run
 

@@ -9,9 +9,10 @@ from typing import Callable, TypeVar
 
 import typer
 
+from reasoner.cli.exits import EXIT_USAGE
+
 __all__ = ["EXIT_USAGE", "one_of"]
 
-EXIT_USAGE = 2
 E = TypeVar("E", bound=Enum)
 
 

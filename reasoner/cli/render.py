@@ -7,11 +7,12 @@ reach the terminal as such (a crafted id could otherwise print a fake `Decision:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
 
-__all__ = ["DECISION_STYLE", "render_text", "terminal_safe"]
+__all__ = ["DECISION_STYLE", "Parts", "render_parts", "render_plain", "render_text", "terminal_safe"]
 
 
 def _escape(ch: str) -> str:
@@ -81,9 +82,36 @@ def _derived_lines(derived: dict, request_type: str | None = None) -> list[str]:
     return lines
 
 
+class Parts(list):
+    """The rendered text as (text, style) pieces: rich's `Text.append` without importing rich, so a
+    `check` whose output is not a terminal writes the plain text without loading it."""
+
+    def append(self, text: str, style: str | None = None) -> None:  # type: ignore[override]
+        super().append((text, style))
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self)
+
+
 def render_text(det: dict, policy_text: Callable[[str], str | None] = lambda number: None) -> Text:
-    """What a reviewer reads: decision, period, pathways, what failed and why, referral, warnings."""
+    """What a reviewer reads, as rich Text (styled for a terminal): `render_parts` in rich's terms."""
+    from rich.text import Text
+
     out = Text()
+    for text, style in render_parts(det, policy_text):
+        out.append(text, style=style)
+    return out
+
+
+def render_plain(det: dict, policy_text: Callable[[str], str | None] = lambda number: None) -> str:
+    """What a reviewer reads, as the plain text rich writes when its output is not a terminal."""
+    return render_parts(det, policy_text).plain
+
+
+def render_parts(det: dict, policy_text: Callable[[str], str | None] = lambda number: None) -> Parts:
+    """What a reviewer reads: decision, period, pathways, what failed and why, referral, warnings."""
+    out = Parts()
     safe = terminal_safe
 
     def line(text: str = "", style: str | None = None) -> None:

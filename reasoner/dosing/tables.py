@@ -18,7 +18,6 @@ from rdflib.term import Node
 
 from reasoner.policy.cache import remember
 from reasoner.policy.kb import KnowledgeBase
-from reasoner.policy.oxigraph import from_oxigraph, to_oxigraph
 from reasoner.policy.resources import data_dir
 from reasoner.shacl.datagraph import exact
 
@@ -186,6 +185,7 @@ def _rows(kb: KnowledgeBase, name: str, bindings: dict[str, URIRef]) -> list[Sim
     Each row has the query's variables as attributes (None when unbound)."""
     import pyoxigraph as ox
 
+    from reasoner.policy.oxigraph import from_oxigraph, to_oxigraph  # Oxigraph only when the tables are not cached
 
     store = kb.__dict__.get("_oxigraph")
     if store is None:

@@ -1,16 +1,18 @@
 """The loaded knowledge base, kept on disk between processes so a one-off command starts quickly.
 
-Parsing the Turtle, the load-time checks and the open readings cost most of a cold `blincyto check`;
-their result depends only on the policy files, the contract and the engine's code. So the loaded
-knowledge base (everything but the compiled shapes, which are closures and are compiled again on
-every load, with their own check) is pickled under a key that is the hash of the CONTENT of every
+Parsing the Turtle, the load-time checks, the open readings and compiling the shapes cost most of a
+cold `blincyto check`; their result depends only on the policy files, the contract and the engine's
+code. So the loaded knowledge base, with its compiled shapes (closures of the package, written as
+their code: see `_package_function`; a compiled form that does not pickle is compiled again on every
+load, with its check, or kept through the compiler's own hook, `remember_compiled`), is pickled under a key that is the hash of the CONTENT of every
 file that went into it and of every module of the `reasoner` package. Any change, in a Turtle file
 or in the code, is a different key: a stale entry can never be read. A policy that fails its load
 checks raises before anything is written, so an entry exists only for content that passed them.
 
 Trust: a pickle runs code when read, so an entry is read only from a directory this user owns and
 nobody else can write (created 0700; a symbolic link is not followed), and only if the file is this
-user's and not group/world-writable; classes are resolved only from the modules a KB is made of.
+user's and not group/world-writable; classes are resolved only from the modules a KB is made of
+(the compiled shapes' code is unmarshalled as it was written: the private directory is the trust).
 An entry is a header (magic, key, digest of the payload) and the payload; a truncated, corrupt or
 foreign entry is ignored (and rewritten), never trusted. Writes go to a temporary file in the same
 directory and are renamed into place, so concurrent first runs each write a whole entry and readers
@@ -22,16 +24,21 @@ see either none or a whole one.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import importlib
 import io
+import marshal
 import os
 import pickle
 import stat
 import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from rdflib import Graph
 from rdflib import __version__ as RDFLIB_VERSION
 from rdflib.term import Literal, URIRef
 
@@ -55,9 +62,18 @@ def directory() -> Path:
     return Path(base) / "blincyto"
 
 
-def _package_files() -> list[Path]:
-    package = Path(__file__).resolve().parent.parent
-    return sorted(package.rglob("*.py"))
+def _package_files() -> list[tuple[str, str]]:
+    """(name inside the package, path) of every module of the package, sorted by name (os.walk, not
+    pathlib: this runs at every start)."""
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    found = []
+    for folder, dirs, names in os.walk(package):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        inside = os.path.relpath(folder, package)
+        for name in names:
+            if name.endswith(".py"):
+                found.append((name if inside == "." else os.path.join(inside, name), os.path.join(folder, name)))
+    return sorted(found)
 
 
 def key(inputs: Iterable[Path]) -> str:
@@ -65,11 +81,11 @@ def key(inputs: Iterable[Path]) -> str:
     pickle depends on (Python, rdflib)."""
     h = hashlib.blake2b(FORMAT, digest_size=32)
     h.update(f"{sys.version}\0{RDFLIB_VERSION}\0".encode())
-    package = Path(__file__).resolve().parent.parent
-    for label, paths in (("input", list(inputs)), ("code", _package_files())):
-        for path in paths:
-            name = str(path.relative_to(package)) if label == "code" else Path(path).name  # content, not place
-            data = Path(path).read_bytes()
+    named = [(os.path.basename(path), path) for path in inputs]  # content, not place
+    for label, files in (("input", named), ("code", _package_files())):
+        for name, path in files:
+            with open(path, "rb") as f:
+                data = f.read()
             h.update(f"{label}\0{name}\0{len(data)}\0".encode())
             h.update(data)
     return h.hexdigest()
@@ -101,40 +117,152 @@ def _term_id(term: Any) -> tuple | None:
     return None
 
 
+# rdflib pickles a Literal as Literal(lexical, lang, datatype): read back, each is parsed and normalised
+# again (~15 µs a literal, a third of reading the KB). It is written here as the four attributes
+# rdflib's own constructor set, and made again from them; an IRI without its validity check (it
+# passed it when parsed). Only for the rdflib whose Literal has exactly these attributes (the key
+# holds rdflib's version); any other is pickled rdflib's way.
+_LITERAL_SLOTS = ("_language", "_datatype", "_value", "_ill_typed")
+_FAST_TERMS = getattr(Literal, "__slots__", None) == _LITERAL_SLOTS and getattr(URIRef, "__slots__", None) == ()
+
+
+def _literal(lexical: str, language: str | None, datatype: URIRef | None, value: Any, ill_typed: bool | None) -> Literal:
+    term = str.__new__(Literal, lexical)
+    term._language, term._datatype, term._value, term._ill_typed = language, datatype, value, ill_typed
+    return term
+
+
+def _iri(text: str) -> URIRef:
+    return str.__new__(URIRef, text)
+
+
+# -- the compiled shapes: closures over the KB's terms, kept in the same entry -----------------------
+# A function of the `reasoner` package is written as its code (marshal), its module's name (its
+# globals are that module's, imported again when read), its defaults and its closure's cells; a cell
+# is made empty and filled once its function exists (closures that refer to each other, or to
+# themselves, read back as they were). Everything else a closure holds (shapes, terms, sets, the
+# compiled shapes graph) is pickled with the KB, in one memo: what was one object stays one object.
+# The code is this process's Python's (the key holds sys.version) and this checkout's (the key holds
+# every module's source).
+
+def _code(data: bytes) -> types.CodeType:
+    return marshal.loads(data)
+
+
+def _cell() -> types.CellType:
+    return types.CellType()
+
+
+def _function(code: types.CodeType, module: str, name: str, qualname: str, defaults: tuple | None,
+              kwdefaults: dict | None, closure: tuple | None, annotations: dict) -> types.FunctionType:
+    made = types.FunctionType(code, importlib.import_module(module).__dict__, name, defaults, closure)
+    made.__qualname__, made.__kwdefaults__, made.__annotations__ = qualname, kwdefaults, annotations
+    return made
+
+
+def _share_prefixes(graph: Graph, manager: Any) -> None:
+    graph.namespace_manager = manager
+
+
+def _fill_cells(function: types.FunctionType, contents: tuple) -> None:
+    for cell, value in zip(function.__closure__ or (), contents):
+        if value is not _EMPTY:
+            cell.cell_contents = value
+
+
+class _Empty:
+    """A cell with nothing in it yet (a closure over a name assigned later)."""
+
+    def __reduce__(self) -> str:
+        return "_EMPTY"
+
+
+_EMPTY = _Empty()
+
+
+def _cell_contents(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY
+
+
+def _package_function(obj: types.FunctionType) -> bool:
+    """A function of the package that cannot be found by its name (a closure, a lambda): written as
+    code. A module's own functions are pickled by name, as ever."""
+    module = sys.modules.get(obj.__module__ or "")
+    if module is None or module.__dict__ is not obj.__globals__ or not obj.__module__.startswith("reasoner.") \
+            or obj.__dict__:
+        return False
+    found: Any = module
+    for part in obj.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is not obj
+
+
 class _Writer(pickle.Pickler):
     """Terms the process already shared before the KB was read (the engine's vocabulary, made at
-    import) are written by name and looked up again when read, so they stay the one object."""
+    import) are written by name (once each) and looked up again when read, so they stay the one object."""
 
     def __init__(self, file: io.BytesIO, known: frozenset) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._known = known
 
-    def persistent_id(self, obj: Any) -> tuple | None:
-        if type(obj) in (URIRef, Literal) and obj in self._known:
-            return _term_id(obj)
-        return None
+    def reducer_override(self, obj: Any) -> Any:  # once per object: the memo has every later one
+        kind = type(obj)
+        if (kind is URIRef or kind is Literal) and obj in self._known:
+            return _shared_term, (_term_id(obj),)
+        if _FAST_TERMS and kind is Literal:
+            return _literal, (str(obj), obj._language, obj._datatype, obj._value, obj._ill_typed)
+        if _FAST_TERMS and kind is URIRef:
+            return _iri, (str(obj),)
+        if kind is types.FunctionType and _package_function(obj):
+            cells = obj.__closure__
+            return (_function, (obj.__code__, obj.__module__, obj.__name__, obj.__qualname__, obj.__defaults__,
+                                obj.__kwdefaults__, cells, dict(obj.__annotations__)),
+                    None if cells is None else tuple(_cell_contents(c) for c in cells), None, None, _fill_cells)
+        if kind is Graph:
+            shared = obj.__dict__.get("_Graph__namespace_manager")
+            if shared is not None and shared.graph is not obj:
+                # rdflib pickles a graph as (store, identifier) and makes a new namespace manager when
+                # read; one that shares another graph's prefixes (the compiled shapes' copy of the
+                # shapes graph: its messages write `bx:X`) keeps them
+                return Graph, (obj.store, obj.identifier), shared, None, None, _share_prefixes
+            return NotImplemented
+        if kind is types.CellType:  # made empty (one object however many closures share it), filled by them
+            return _cell, ()
+        if kind is types.CodeType:
+            return _code, (marshal.dumps(obj),)
+        return NotImplemented
+
+
+def _shared_term(pid: tuple) -> Any:
+    """A term the writing process shared before the KB was read: this process's shared object."""
+    if pid[0] == "u":
+        term = URIRef(pid[1])
+    else:
+        term = Literal(pid[1], lang=pid[2], datatype=None if pid[3] is None else URIRef(pid[3]))
+    return datagraph.canonical(term)
 
 
 class _Reader(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO) -> None:
-        super().__init__(file)
-        self._seen: dict[tuple, Any] = {}
-
-    def persistent_load(self, pid: tuple) -> Any:
-        term = self._seen.get(pid)
-        if term is None:
-            if pid[0] == "u":
-                term = URIRef(pid[1])
-            else:
-                term = Literal(pid[1], lang=pid[2], datatype=None if pid[3] is None else URIRef(pid[3]))
-            term = self._seen[pid] = datagraph.canonical(term)
-        return term
-
     def find_class(self, module: str, name: str) -> Any:
         if not (module.startswith(("reasoner.", "rdflib.", "builtins", "collections", "datetime",
                                    "decimal", "copyreg", "_codecs", "pathlib", "re"))):
             raise pickle.UnpicklingError(f"unexpected class {module}.{name}")
         return super().find_class(module, name)
+
+
+def _load(payload: bytes) -> Any:
+    """Unpickled with the cyclic garbage collector paused: reading a KB makes ~100,000 containers,
+    none of them garbage, and the collector would walk them again and again (half the read)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _Reader(io.BytesIO(payload)).load()
+    finally:
+        if paused:
+            gc.enable()
 
 
 def known_terms() -> frozenset:
@@ -160,7 +288,7 @@ def read(entry_key: str) -> Any | None:
         expected = FORMAT + entry_key.encode() + b"\n" + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n"
         if header != expected:
             return None
-        terms, value = _Reader(io.BytesIO(payload)).load()
+        terms, value = _load(payload)
     except Exception:  # noqa: BLE001 - a cache that cannot be read is no cache
         return None
     for term in terms:  # the KB's own terms become the process's shared ones
@@ -168,14 +296,15 @@ def read(entry_key: str) -> Any | None:
     return value
 
 
-def write(entry_key: str, value: Any, known: frozenset) -> None:
-    """Keep `value` under `entry_key` (best effort: a cache that cannot be written is skipped)."""
+def write(entry_key: str, value: Any, known: frozenset) -> bool:
+    """Keep `value` under `entry_key` (best effort: a cache that cannot be written is skipped);
+    whether it was written."""
     if not enabled():
-        return
+        return False
     try:
         where = _private_dir(create=True)
         if where is None:
-            return
+            return False
         buffer = io.BytesIO()
         terms = [t for t in datagraph._CANONICAL.values() if type(t) in (URIRef, Literal) and t not in known]
         _Writer(buffer, known).dump((terms, value))
@@ -191,8 +320,9 @@ def write(entry_key: str, value: Any, known: frozenset) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
         _prune(where)
-    except Exception:  # noqa: BLE001 - e.g. a read-only home: run without a cache
-        return
+    except Exception:  # noqa: BLE001 - e.g. a read-only home, or a value that does not pickle: no cache
+        return False
+    return True
 
 
 KEEP = 24  # entries kept: a few policy versions' and checkouts' worth; every code change is a new key
@@ -205,13 +335,43 @@ def _prune(where: Path) -> None:
         old.unlink(missing_ok=True)
 
 
+def _entry(base_key: str, name: str) -> str:
+    return hashlib.blake2b(f"{base_key}\0{name}".encode(), digest_size=32).hexdigest()
+
+
+def remember_compiled(base_key: str | None, build: Callable[[], T], state: Callable[[T], Any] | None = None,
+                      restore: Callable[[Any], T] | None = None) -> T:
+    """The compiled shapes of a knowledge base read from the shipped files, kept beside it when the
+    compiler can say them as data. `build()` compiles (and raises for a shape no back end can run);
+    `state(compiled)` is what to keep (e.g. generated Python source: picklable, no closures) and
+    `restore(state)` makes the compiled shapes from it again. Without both, or without a key, this
+    is `build()`: the shapes are compiled on every load, as today (closures do not pickle).
+
+    Safe as the KB entry is: the key is the KB's (every policy file's content and every module of
+    the package, the compiler's included), a state is written only after `build()` succeeded (so a
+    shape the engine refuses is refused at every load), and a state that does not restore is
+    ignored and rebuilt."""
+    if base_key is None or state is None or restore is None:
+        return build()
+    entry = _entry(base_key, "compiled shapes")
+    hit = read(entry)
+    if isinstance(hit, tuple) and len(hit) == 1:
+        try:
+            return restore(hit[0])
+        except Exception:  # noqa: BLE001 - a state that does not restore is no cache
+            pass
+    value = build()
+    write(entry, (state(value),), known_terms())
+    return value
+
+
 def remember(base_key: str | None, name: str, compute: Callable[[], T]) -> T:
     """`compute()`, kept under the knowledge base's key and `name`: a table derived from a cached
     knowledge base (e.g. Section V's) is as stale as the knowledge base, never more. `base_key`
     None (a knowledge base not read from the shipped files): computed every time."""
     if base_key is None:
         return compute()
-    entry = hashlib.blake2b(f"{base_key}\0{name}".encode(), digest_size=32).hexdigest()
+    entry = _entry(base_key, name)
     hit = read(entry)
     if isinstance(hit, tuple) and len(hit) == 1:
         return hit[0]

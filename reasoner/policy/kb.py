@@ -173,8 +173,10 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         hit = cache.read(entry)
         if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], KnowledgeBase):
             kb, derived = hit
+            if kb.compiled is not None:  # kept with it: compiled (and so checked) from this very content
+                return kb
             files = [*turtle_files("ontology"), *map(Path, extra_kb), *turtle_files("shapes")]
-            return _compiled(kb, origin or integrity.file_of(files), derived)
+            return _compiled(kb, origin or integrity.file_of(files), derived, entry, shared=True)
         known = cache.known_terms()
     g = _graph()
     files: list[Path] = []
@@ -230,19 +232,37 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         notations={s: str(o) for s, o in g.subject_objects(SKOS.notation) if isinstance(s, URIRef)},
         decimal_places=_decimal_places(g),
     )
-    kb = _compiled(kb, origin, derived)
+    kb = _compiled(kb, origin, derived, entry if cached else None)
     if cached:
         kb.cache_key = entry  # only reached by a knowledge base that passed every load check
-        cache.write(entry, (replace(kb, compiled=None), derived), known)
+        # with the compiled shapes when they pickle (cache.py writes the package's closures) and need no
+        # pySHACL (its objects are not read back from a cache), else without them
+        if kb.compiled.not_compiled or not cache.write(entry, (kb, derived), known):
+            cache.write(entry, (replace(kb, compiled=None), derived), known)
     return kb
 
 
-def _compiled(kb: KnowledgeBase, origin: Callable[[Node], str], derived: dict[URIRef, URIRef]) -> KnowledgeBase:
-    """The shapes compiled (on every load, cached or not: a shape no back end can run is refused)."""
-    from reasoner.shacl.compiler import compile_shapes
+def _compiled(kb: KnowledgeBase, origin: Callable[[Node], str], derived: dict[URIRef, URIRef],
+              entry: str | None = None, shared: bool = False) -> KnowledgeBase:
+    """The shapes compiled (on every load, cached or not: a shape no back end can run is refused).
 
-    kb.compiled = integrity.compiled(lambda: compile_shapes(kb.shapes, kb.shape_owner, kb.graph), kb.graph,
-                                     kb.shapes, origin, {o: s for s, o in derived.items()})
+    `entry`: the KB's cache key. The compiled shapes are kept under it once the compiler can say them
+    as data (its optional `cache_state(compiled)` and `from_cache_state(state, shapes, owner, terms)`,
+    through `cache.remember_compiled`); until then they are compiled on every load. `shared`: the KB
+    was read from the cache, so every IRI and literal in it is already the process's shared object
+    (`cache.read`) and the compiler need not share the KB graph's terms again."""
+    from reasoner.shacl import compiler
+
+    terms = None if shared else kb.graph
+    state = getattr(compiler, "cache_state", None)
+    restore = getattr(compiler, "from_cache_state", None)
+
+    def build() -> Any:
+        return cache.remember_compiled(
+            entry, lambda: compiler.compile_shapes(kb.shapes, kb.shape_owner, terms), state,
+            None if restore is None else lambda kept: restore(kept, kb.shapes, kb.shape_owner, terms))
+
+    kb.compiled = integrity.compiled(build, kb.graph, kb.shapes, origin, {o: s for s, o in derived.items()})
     return kb
 
 
