@@ -164,10 +164,15 @@ def _share_prefixes(graph: Graph, manager: Any) -> None:
     graph.namespace_manager = manager
 
 
-def _fill_cells(function: types.FunctionType, contents: tuple) -> None:
-    for cell, value in zip(function.__closure__ or (), contents):
+def _fill_cells(function: types.FunctionType, state: tuple) -> None:
+    """The cells' contents, and the attributes the compiler gave the function (e.g. the spec the
+    source generator reads off a component's closure)."""
+    contents, attributes = state
+    for cell, value in zip(function.__closure__ or (), contents or ()):
         if value is not _EMPTY:
             cell.cell_contents = value
+    if attributes:
+        function.__dict__.update(attributes)
 
 
 class _Empty:
@@ -191,8 +196,7 @@ def _package_function(obj: types.FunctionType) -> bool:
     """A function of the package that cannot be found by its name (a closure, a lambda): written as
     code. A module's own functions are pickled by name, as ever."""
     module = sys.modules.get(obj.__module__ or "")
-    if module is None or module.__dict__ is not obj.__globals__ or not obj.__module__.startswith("reasoner.") \
-            or obj.__dict__:
+    if module is None or module.__dict__ is not obj.__globals__ or not obj.__module__.startswith("reasoner."):
         return False
     found: Any = module
     for part in obj.__qualname__.split("."):
@@ -220,7 +224,8 @@ class _Writer(pickle.Pickler):
             cells = obj.__closure__
             return (_function, (obj.__code__, obj.__module__, obj.__name__, obj.__qualname__, obj.__defaults__,
                                 obj.__kwdefaults__, cells, dict(obj.__annotations__)),
-                    None if cells is None else tuple(_cell_contents(c) for c in cells), None, None, _fill_cells)
+                    (None if cells is None else tuple(_cell_contents(c) for c in cells), dict(obj.__dict__) or None),
+                    None, None, _fill_cells)
         if kind is Graph:
             shared = obj.__dict__.get("_Graph__namespace_manager")
             if shared is not None and shared.graph is not obj:
