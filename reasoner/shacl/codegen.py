@@ -28,7 +28,7 @@ from typing import Any
 from rdflib import Literal, URIRef
 from rdflib.term import Node
 
-from reasoner.shacl.datagraph import TYPE
+from reasoner.shacl.datagraph import TYPE, follow_index
 from reasoner.shacl.shape import CompiledShape
 
 __all__ = ["Generated", "generate", "sequence"]
@@ -36,21 +36,9 @@ __all__ = ["Generated", "generate", "sequence"]
 _EMPTY: dict = {}  # never written to: the value nodes of a focus that has none
 
 
-def sequence(out: dict, focus: Node, steps: tuple[Node, ...]) -> set[Node]:
-    """The value nodes of a sequence of predicates (SHACL 1.0 §2.3.1.1), as `paths.compile_path` gives them."""
-    nodes: Any = (focus,)
-    for p in steps:
-        nxt: set[Node] = set()
-        for n in nodes:
-            by_p = out.get(n)
-            if by_p:
-                found = by_p.get(p)
-                if found:
-                    nxt.update(found)
-        if not nxt:
-            return nxt
-        nodes = nxt
-    return nodes
+# The value nodes of a sequence of predicates, as `paths.compile_path` gives them: one reading of a
+# path for the generated code and the graph's own `follow`.
+sequence = follow_index
 
 
 RUNTIME = {"E": _EMPTY, "TYPE_": TYPE, "Literal": Literal, "SEQ": sequence}

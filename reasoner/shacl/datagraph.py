@@ -231,21 +231,29 @@ class SmallGraph(Graph):
         return next(iter(objs)) if objs else default
 
 
+def follow_index(spo: dict, node: Node, path: tuple[Node, ...]) -> set[Node]:
+    """The nodes a sequence of predicates (SHACL 1.0 §2.3.1.1) reaches from `node` in a
+    subject -> predicate -> objects index: the compiled and the generated shapes read paths with it."""
+    nodes: set[Node] = {node}
+    for p in path:
+        nxt: set[Node] = set()
+        for n in nodes:
+            by_p = spo.get(n)
+            if by_p:
+                found = by_p.get(p)
+                if found:
+                    nxt.update(found)
+        if not nxt:
+            return nxt
+        nodes = nxt
+    return nodes
+
+
 def follow(g: Graph, node: Node, path: tuple[Node, ...]) -> set[Node]:
     """The nodes a sequence of predicates reaches from `node` (a SmallGraph's index read directly)."""
-    nodes: set[Node] = {node}
     if isinstance(g, SmallGraph):
-        spo = g._small.spo
-        for p in path:
-            nxt: set[Node] = set()
-            for n in nodes:
-                by_p = spo.get(n)
-                if by_p:
-                    found = by_p.get(p)
-                    if found:
-                        nxt.update(found)
-            nodes = nxt
-        return nodes
+        return follow_index(g._small.spo, node, path)
+    nodes: set[Node] = {node}
     for p in path:
         nodes = {o for n in nodes for o in g.objects(n, p)}
     return nodes
