@@ -14,12 +14,12 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from processes import checkout_copy
 from typer.testing import CliRunner
 
 import reasoner.cli
@@ -201,9 +201,7 @@ def test_a_real_check_imports_no_command_line_library(tmp_path):
 
 
 def test_a_broken_policy_exits_3_with_one_line_both_ways(tmp_path):
-    copy = tmp_path / "checkout"
-    for part in ("reasoner", "ontology", "shapes", "queries", "versions"):
-        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = checkout_copy(tmp_path)
     initial = copy / "shapes" / "initial.ttl"
     text = initial.read_text(encoding="utf-8")
     initial.write_text(text.replace("sh:path ( bx:member bx:ageInMonths )", "sh:path ( bx:member bx:ageInMonth )"),

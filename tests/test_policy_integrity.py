@@ -10,12 +10,12 @@ exits 3. A threshold that disagrees with its policy sentence is lint's (it does 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from processes import checkout_copy
 
 from authoring_util import REPO_ROOT, make_version
 
@@ -97,9 +97,7 @@ def test_the_shipped_thresholds_agree_with_their_sentences():
 
 def test_the_command_line_prints_one_line_and_exits_3(tmp_path):
     """A copy of the checkout with one edited line: `check` and `batch` refuse to start."""
-    copy = tmp_path / "checkout"
-    for part in ("reasoner", "ontology", "shapes", "queries", "versions"):
-        shutil.copytree(REPO_ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = checkout_copy(tmp_path)
     initial = copy / "shapes" / "initial.ttl"
     text = initial.read_text(encoding="utf-8")
     assert text.count("sh:path ( bx:member bx:ageInMonths )") == 1
