@@ -6,8 +6,10 @@ strategies can be checked on their own (`pytest -k "well_formed or coverage or s
 
 With pytest-xdist (`-n auto`, the README's test command) each worker runs its own session, so
 these session fixtures are built once per worker. The slowest tests are handed out first
-(`pytest_collection_modifyitems`), one at a time (xdist's `--maxschedchunk 1`, set below): then no
-worker is left running a long test alone at the end.
+(`pytest_collection_modifyitems`), one at a time: then no worker is left running a long test alone at
+the end. The tests that share an expensive module or session fixture (a JVM, a HermiT run, a served
+store: `SHARE_A_WORKER`) are one group that runs on one worker (xdist's `--dist loadgroup`, in
+pyproject's addopts), so the fixture is built once a run, not once per worker.
 """
 from __future__ import annotations
 
@@ -59,6 +61,33 @@ def reference_for(reasoner_for):
     return get
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """The run's local[2] Spark session (one JVM, ~20 s to start): test_spark.py and test_fhir_batch.py."""
+    pytest.importorskip("pyspark")
+    from reasoner.pipelines.spark import local_session
+
+    session = local_session(2)
+    yield session
+    session.stop()
+
+
+# (test file, fixture) -> xdist group: the tests of the file that use the fixture run on one worker.
+# Each of these fixtures costs seconds (a JVM, HermiT, the broken-policy copies, a store and its
+# server, the W3C suite's reference run); split over two workers, each would build it.
+SHARE_A_WORKER = {
+    ("test_spark.py", "spark"): "spark",
+    ("test_fhir_batch.py", "spark"): "spark",
+    ("test_ontology.py", "reasoned"): "ontology-hermit",
+    ("test_lint.py", "broken"): "lint-broken",
+    ("test_w3c_shacl.py", "reference"): "w3c-reference",
+    ("test_queries.py", "fixture"): "queries-store",
+    ("test_endpoint.py", "served"): "endpoint-served",
+    ("test_endpoint_hostile.py", "store_dir"): "endpoint-hostile-store",
+    ("test_witness.py", "witnesses"): "witnesses",
+}
+
+
 # Test files whose tests take longest (seconds each: the documentation's commands, pySHACL on
 # generated requests, the wheel in a fresh virtual environment, servers, a browser, HermiT).
 # They go first, so that with several workers the short tests fill in around them.
@@ -76,6 +105,11 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file is kept
+    for item in items:
+        groups = {g for (file, fixture), g in SHARE_A_WORKER.items()
+                  if item.path.name == file and fixture in getattr(item, "fixturenames", ())}
+        for group in sorted(groups)[:1]:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 # --------------------------------------------------------------------------------------------
