@@ -8,8 +8,8 @@ With pytest-xdist (`-n auto`, the README's test command) each worker runs its ow
 these session fixtures are built once per worker. The slowest tests are handed out first
 (`pytest_collection_modifyitems`), one at a time: then no worker is left running a long test alone at
 the end. The tests that share an expensive module or session fixture (a JVM, a HermiT run, a served
-store: `SHARE_A_WORKER`) are one group that runs on one worker (xdist's `--dist loadgroup`, in
-pyproject's addopts), so the fixture is built once a run, not once per worker.
+store: `SHARE_A_WORKER`) go to one worker together (`pytest_xdist_make_scheduler`), so the fixture is
+built once a run, not once per worker.
 """
 from __future__ import annotations
 
@@ -72,19 +72,20 @@ def spark():
     session.stop()
 
 
-# (test file, fixture) -> xdist group: the tests of the file that use the fixture run on one worker.
-# Each of these fixtures costs seconds (a JVM, HermiT, the broken-policy copies, a store and its
-# server, the W3C suite's reference run); split over two workers, each would build it.
+# pytest-xdist: a test is handed out alone (its own "scope"), except the tests that share an expensive
+# module or session fixture (a JVM, HermiT, a served store, the broken-policy copies, the W3C suite's
+# reference run: seconds each), which go to one worker as one unit; split over two workers, each would
+# build the fixture. Node id prefix -> unit (the controller sees node ids only).
 SHARE_A_WORKER = {
-    ("test_spark.py", "spark"): "spark",
-    ("test_fhir_batch.py", "spark"): "spark",
-    ("test_ontology.py", "reasoned"): "ontology-hermit",
-    ("test_lint.py", "broken"): "lint-broken",
-    ("test_w3c_shacl.py", "reference"): "w3c-reference",
-    ("test_queries.py", "fixture"): "queries-store",
-    ("test_endpoint.py", "served"): "endpoint-served",
-    ("test_endpoint_hostile.py", "store_dir"): "endpoint-hostile-store",
-    ("test_witness.py", "witnesses"): "witnesses",
+    "tests/test_spark.py::": "spark",
+    "tests/test_fhir_batch.py::test_spark_": "spark",
+    "tests/test_ontology.py::test_hermit_": "ontology-hermit",
+    "tests/test_lint.py::": "lint",
+    "tests/test_w3c_shacl.py::": "w3c-shacl",
+    "tests/test_queries.py::": "queries",
+    "tests/test_endpoint.py::": "endpoint",
+    "tests/test_endpoint_hostile.py::": "endpoint-hostile",
+    "tests/test_witness.py::": "witness",
 }
 
 
@@ -96,20 +97,23 @@ SLOW_FIRST = ("test_docs.py", "test_fastpath_differential.py", "test_wheel.py", 
               "test_witness.py", "test_lint.py", "test_ontology.py", "test_versions.py")
 
 
-def pytest_configure(config):
-    # pytest-xdist: hand tests out one at a time (it keeps two queued per worker), not in long runs
-    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "maxschedchunk", 0) is None:
-        config.option.maxschedchunk = 1
+def pytest_xdist_make_scheduler(config, log):
+    """`-n N` (xdist's default `--dist load`): every test alone, SHARE_A_WORKER's units whole, the
+    largest units first, then the tests in the order below; a worker gets more when it has two left."""
+    if config.getvalue("dist") != "load":
+        return None  # another --dist asked for: xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((unit for prefix, unit in SHARE_A_WORKER.items() if nodeid.startswith(prefix)), nodeid)
+
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_collection_modifyitems(session, config, items):
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file is kept
-    for item in items:
-        groups = {g for (file, fixture), g in SHARE_A_WORKER.items()
-                  if item.path.name == file and fixture in getattr(item, "fixturenames", ())}
-        for group in sorted(groups)[:1]:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 # --------------------------------------------------------------------------------------------
