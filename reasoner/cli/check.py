@@ -23,7 +23,6 @@ only to colour the text for a terminal).
 """
 
 import json
-import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, Optional
 
 from reasoner.cli import table
 from reasoner.cli.exits import EXIT_FAILED, EXIT_INVALID
-from reasoner.cli.render import render_parts, terminal_safe
+from reasoner.cli.render import plain_output, render_parts, terminal_safe, write_text  # noqa: F401 (plain_output: its old home)
 from reasoner.cli.table import Command, arg, opt
 
 STDIN = "-"
@@ -178,43 +177,8 @@ def run(request: str, format: Format = Format.text, store: Optional[str] = None,
             except (KeyError, LookupError, ValueError, AttributeError):
                 return None
 
-        _write_text(render_parts(det, policy_text))
+        write_text(render_parts(det, policy_text))
     return 0
-
-
-def _write_text(parts: Any) -> None:
-    """The reviewer's text: plain where rich would write no escape codes (not a terminal), else
-    through rich, styled as it decides (colour system, NO_COLOR, a dumb terminal)."""
-    if plain_output(sys.stdout):
-        sys.stdout.write(parts.plain)
-        return
-    from rich.console import Console
-    from rich.text import Text
-
-    out = Text()
-    for text, style in parts:
-        out.append(text, style=style)
-    Console(file=sys.stdout, highlight=False, soft_wrap=True).print(out, end="")
-
-
-def plain_output(stream: Any) -> bool:
-    """True when rich's Console on `stream` is not a terminal (rich's `Console.is_terminal`, read
-    the same way: TTY_COMPATIBLE, then FORCE_COLOR, then isatty): it then writes the text unstyled."""
-    import builtins
-
-    if getattr(sys.stdin, "__module__", "").startswith("idlelib") or hasattr(builtins, "get_ipython"):
-        return False  # rich's own special cases: let rich decide
-    compatible = os.environ.get("TTY_COMPATIBLE", "")
-    if compatible in ("0", "1"):
-        return compatible == "0"
-    force = os.environ.get("FORCE_COLOR")
-    if force is not None:
-        return force == ""
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return isatty is None or not isatty()
-    except ValueError:
-        return True
 
 
 def register(app: Any) -> None:

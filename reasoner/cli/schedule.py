@@ -16,6 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable
 
 from reasoner.cli.exits import EXIT_INVALID, Exit
+from reasoner.cli.render import Parts, write_text
 from reasoner.cli.table import Command, arg, opt
 from reasoner.cli.words import plural
 
@@ -138,10 +139,9 @@ def render_plan(plan: dict[str, Any]) -> list[Any]:
     return out
 
 
-def render_units(check: dict[str, Any]) -> Text:
-    from rich.text import Text
-
-    out = Text()
+def render_units(check: dict[str, Any]) -> Parts:
+    """The check, as (text, style) parts: plain text where the output is not a terminal, without rich."""
+    out = Parts()
     code = check.get("billing_code") or "billing"
     out.append(f"Request {check['id']}: {code} units for cycle {check['cycle']}\n", style="bold")
     within = check["within_allowed"]
@@ -177,8 +177,6 @@ COMMANDS = (
 
 def schedule_command(request: str, format: PlanFormat = PlanFormat.text) -> None:
     """The plan, as JSON or as a table for a reviewer."""
-    from rich.text import Text
-
     from reasoner.planning.plan import schedule
 
     data = _load(request)
@@ -186,6 +184,8 @@ def schedule_command(request: str, format: PlanFormat = PlanFormat.text) -> None
     if format is PlanFormat.json:
         sys.stdout.write(json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
         return
+    from rich.text import Text
+
     console = _console()
     for part in render_plan(plan):
         console.print(part, end="" if isinstance(part, Text) else "\n", soft_wrap=isinstance(part, Text))
@@ -205,7 +205,7 @@ def units_command(request: str, units_billed: int | None = None, cycle: int | No
     if format is PlanFormat.json:
         sys.stdout.write(json.dumps(check, indent=2, ensure_ascii=False) + "\n")
     else:
-        _console().print(render_units(check), end="", soft_wrap=True)
+        write_text(render_units(check))
 
 
 def register(app: Any) -> None:

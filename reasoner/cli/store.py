@@ -177,6 +177,8 @@ def store_init(target: str) -> None:
             names = store.init_kb()
     except StoreError as exc:
         raise _error(str(exc)) from None
+    except OSError as exc:  # e.g. a path through a file: one line naming it, not a traceback
+        raise _error(f"cannot use {target}: {exc.strerror or type(exc).__name__}") from None
     for role in ("ontology", "policy", "shapes", "store"):
         sys.stdout.write(f"{role:9} <{names[role]}>\n")
     if not is_url(target):  # the store holds PHI: say who can read it
