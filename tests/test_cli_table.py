@@ -316,7 +316,7 @@ INVOCATIONS = [
     ["query", "DELETE WHERE { ?s ?p ?o }"], ["query", "SELECT ?x WHERE { ?x a }"], ["query", "ASK { ?s ?p ?o }", "-f", "xml"],
     ["query", "SELECT * { SERVICE <http://a.example/sparql> { ?s ?p ?o } }"],
     ["query", "tkis", "--allow-service", "not a url"],
-    ["diff", "2024-08", "nope"], ["impact", "2024-08", "nope", "--requests", MRD], ["lint", "--version", "nope"],
+    ["diff", "nope", "2024-08"], ["impact", "nope", "2024-08", "--requests", MRD], ["lint", "--version", "nope"],
     ["witnesses", "--request-date", "2026-13-01"], ["review", "--request-date", "2026-02-30"],
     ["review", "--html", "/nonexistent-folder/review.html", "--no-lint", "--no-witnesses"],
     ["serve-fhir", "--host", "0.0.0.0"], ["serve-fhir", "--tokens", "/nonexistent/tokens.json"],
