@@ -374,7 +374,7 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.parametrize("args", [
     ["units", MRD, "--units-billed", "-1"], ["schedule", "--help"], ["schedule", "-", "-f", "json"],
-    ["units", MRD, "--units-billed", "400", "--cycle", "2"],
+    ["units", MRD, "--units-billed", "400", "--cycle", "2"], ["schedule", MRD],
 ])
 def test_real_processes_agree(args, tmp_path):
     stdin = Path(MRD).read_bytes()
