@@ -9,11 +9,11 @@ FHIRPath. `--format fhir` writes the Da Vinci PAS response Bundle (ClaimResponse
 `--format ttl` writes the determination's RDF (PROV-O activity, request graph, validation report)
 as TriG, the Turtle family's format for named graphs.
 
-Two ways in, one command: the Typer command (`register`, what `--help`, the test runner and every
-other command go through) and the fast start (`parse` + `run_standalone`, called by
-`reasoner.cli.app` before typer is imported: typer, click, pydantic and rich cost more than a
-one-off check's decision). Both read the options from one table (`ARGUMENT`, `OPTIONS`) and run the
-same `run`; the fast start takes only arguments it reads exactly as the Typer command would, and
+Two ways in, one command, as for every command (reasoner/cli/table.py): the Typer command
+(`register`, what `--help` and the test runner go through) and the fast start (`parse` +
+`run_standalone`, called by `reasoner.cli.app` before typer is imported: typer, click, pydantic and
+rich cost more than a one-off check's decision). Both read the options from one table (`ARGUMENT`,
+`OPTIONS`: `COMMAND`) and run the same `run`; the fast start takes only arguments it reads exactly as the Typer command would, and
 leaves everything else (`--help`, an unknown option, a value not among the choices, a missing or
 extra argument) to the Typer command, so the errors are typer's own. tests/test_cli_fast.py holds
 the two to the same output and exit status.

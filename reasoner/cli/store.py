@@ -129,11 +129,11 @@ COMMANDS = (
             "(determinations are kept).", (
                 arg("target", metavar="DIR|URL", required=True,
                     help="store directory (created if new), or a SPARQL 1.1 Update endpoint URL"),
-            ), "reasoner.cli.store:store_init"),
+            ), "reasoner.cli.store:store_init", one_off=True),
     Command(("store", "info"), "List the store's graphs with their triple counts, and how many determinations "
             "it holds.", (
                 arg("target", metavar="DIR", type="path", required=True, help="store directory"),
-            ), "reasoner.cli.store:store_info"),
+            ), "reasoner.cli.store:store_info", one_off=True),
     Command(("query",), "Ask a SPARQL question of the policy and of past determinations.", (
         arg("query_arg", metavar="QUERY", help="saved query name, .rq file, or SPARQL text"),
         opt("store", "--store",
@@ -145,7 +145,7 @@ COMMANDS = (
         opt("list_", "--list", type="bool", default=False, help="list the saved queries and their questions"),
         opt("allow_service", "--allow-service", metavar="URL", multiple=True,
             help="a SPARQL endpoint that SERVICE may call (repeatable); none by default"),
-    ), "reasoner.cli.store:query"),
+    ), "reasoner.cli.store:query", one_off=True),  # results stream from Oxigraph: nothing cyclic piles up
     Command(("serve",), "A read-only SPARQL 1.1 Protocol endpoint over the store at /query; UPDATE is refused (403).", (
         arg("target", metavar="DIR", type="path", required=True, help="store directory"),
         opt("host", "--host", default="127.0.0.1", help="address to bind; loopback unless you mean otherwise"),

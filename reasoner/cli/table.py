@@ -73,7 +73,9 @@ class Command(NamedTuple):
     help: str
     params: tuple[Param, ...]
     run: str
-    one_off: bool = False  # a process that answers once and exits: no cyclic garbage collection
+    # A process that answers once and exits, its memory bounded by what it reads (not `batch`, `serve`,
+    # nor the authoring commands, which evaluate request after request): no cyclic garbage collection.
+    one_off: bool = False
 
     def function(self) -> Callable[..., Any]:
         module, _, name = self.run.partition(":")
@@ -180,7 +182,7 @@ def standalone(command: Command, arguments: dict[str, Any]) -> None:
     raises SystemExit, with the same status for the same outcome (`Exit(code)`: code; a policy that
     does not load: 3; an interrupt: 130; end of input: 1 after `Aborted!`; a closed pipe: 1, quietly).
 
-    A one-off command (`check`) does not collect cyclic garbage: loading the knowledge base makes
+    A one-off command (`check`, `schedule`, `units`, `query`, `store`) does not collect cyclic garbage: loading the knowledge base makes
     ~100,000 objects that all live to the end, and the collector walking them again and again was a
     quarter of a cold check's CPU. The memory this keeps is bounded by what one process reads."""
     collecting = gc.isenabled() and command.one_off
