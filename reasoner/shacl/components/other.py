@@ -21,6 +21,13 @@ _ClosedConstraintComponent = SH.ClosedConstraintComponent
 _ALWAYS_IGNORED = (RDF.type, RDFS.Resource)
 
 
+def _items(cs: Compiler, shape: CompiledShape, head: Node, what: str) -> list[Node]:
+    try:
+        return list(cs.graph.items(head))
+    except ValueError:  # rdflib: "List contains a recursive rdf:rest reference"
+        raise ShapeError(shape.node, f"{what} is a list that loops back on itself") from None
+
+
 def _closed(cs: Compiler, shape: CompiledShape, params: set, stack):
     """§4.8.1 sh:closed, sh:ignoredProperties: a result for each triple whose subject is a value node
     and whose predicate is neither the sh:path of one of the shape's sh:property shapes nor listed in
@@ -37,7 +44,7 @@ def _closed(cs: Compiler, shape: CompiledShape, params: set, stack):
         return None  # sh:closed false: nothing is closed
     allowed: set[Node] = set()
     for head in g.objects(shape.node, SH.ignoredProperties):
-        allowed.update(g.items(head))
+        allowed.update(_items(cs, shape, head, "sh:ignoredProperties"))
     for child in g.objects(shape.node, SH.property):
         allowed.update(g.objects(child, SH.path))  # a deactivated property shape's path too, as pySHACL
     allowed_ = frozenset(allowed)
@@ -109,9 +116,7 @@ def _in(cs: Compiler, shape: CompiledShape, params: set, stack):
     heads = list(g.objects(shape.node, SH["in"]))
     if len(heads) != 1:
         raise ShapeError(shape.node, "more than one sh:in")
-    allowed: set[Node] = set()
-    for item in g.items(heads[0]):
-        allowed.add(item)
+    allowed: set[Node] = set(_items(cs, shape, heads[0], "sh:in"))
 
     def message(dg, focus, value):
         return "Value {} not in list {}".format(stringify(dg, value), [stringify_shapes(g, v) for v in allowed])
