@@ -135,9 +135,11 @@ def test_diff_on_a_shape_the_engine_cannot_run(tmp_path, override, feature):
 # --------------------------------------------------------------------------- HermiT fetches nothing
 
 
-def test_hermit_does_not_download_owl_imports(tmp_path):
+def test_hermit_does_not_download_owl_imports(tmp_path, monkeypatch):
     if shutil.which("java") is None:
         pytest.skip("java is not installed: HermiT does not run")
+    monkeypatch.setenv("BLINCYTO_CACHE_DIR", str(tmp_path / "cache"))  # HermiT runs for real, not a kept verdict
+    monkeypatch.delenv("BLINCYTO_CACHE", raising=False)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)

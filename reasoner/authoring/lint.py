@@ -17,14 +17,13 @@ Checks (each finding names the file and the term):
                compared the same way (reasoner/authoring/thresholds.py);
 The checks marked "at load" are reasoner.policy.integrity's: loading a knowledge base refuses to start
 on them (PolicyError), so a decision is never made over such a mistake.
-  consistency  the ontology is consistent for HermiT (owlready2, Java), as tests/test_ontology.py runs it;
+  consistency  the ontology is consistent for HermiT (owlready2's, Java), and no class is unsatisfiable;
   manifest     version manifests use declared terms, name existing graphs, one version is current.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -281,12 +280,13 @@ class _Linter:
                 self.add(ERROR, "threshold", s, m.message)
 
     def consistency(self) -> None:
+        """HermiT on the ontology (reasoner.authoring.hermit: `-U`, its verdict kept by content)."""
+        from reasoner.authoring.hermit import HermitError, verdict
+
         if shutil.which("java") is None:
             self.found.append(LintFinding(WARNING, "consistency", "", "(ontology)",
                                           "java is not installed: HermiT did not run"))
             return
-        import owlready2
-
         imports = sorted(set(self.o.objects(None, OWL.imports)))
         for iri in imports:
             self.found.append(LintFinding(WARNING, "consistency", "", qname(iri),
@@ -294,22 +294,19 @@ class _Linter:
                                           "checked the version's own graphs; put what it needs in them"))
         local = Graph()
         for triple in self.o.triples((None, None, None)):
-            if triple[1] != OWL.imports:  # owlready2 would download each imported ontology
+            if triple[1] != OWL.imports:  # HermiT (OWL API) would download each imported ontology
                 local.add(triple)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "kb.nt"
-            local.serialize(destination=str(path), format="nt", encoding="utf-8")
-            world = owlready2.World()
-            world.get_ontology(path.as_uri()).load()
-            try:
-                owlready2.sync_reasoner(world, infer_property_values=False, debug=0,
-                                        ignore_unsupported_datatypes=True)
-            except owlready2.OwlReadyInconsistentOntologyError as exc:
-                self.found.append(LintFinding(ERROR, "consistency", "", "(ontology)",
-                                              f"HermiT: the ontology is inconsistent: {exc}"))
-                return
-            for cls in world.inconsistent_classes():
-                self.add(ERROR, "consistency", URIRef(cls.iri), "HermiT: unsatisfiable class")
+        try:
+            found = verdict(local)
+        except HermitError as exc:
+            self.found.append(LintFinding(ERROR, "consistency", "", "(ontology)", str(exc)))
+            return
+        if not found.consistent:
+            self.found.append(LintFinding(ERROR, "consistency", "", "(ontology)",
+                                          "HermiT: the ontology is inconsistent"))
+            return
+        for iri in found.unsatisfiable:
+            self.add(ERROR, "consistency", URIRef(iri), "HermiT: unsatisfiable class")
 
 
 def _list_cells(g: Graph, head: Node) -> tuple[list[Node], list[Node], str | None]:
