@@ -11,6 +11,7 @@ worker is left running a long test alone at the end.
 """
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,15 @@ TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+# Bytecode is written during a test run, as Python does by default, even where the environment says
+# not to (PYTHONDONTWRITEBYTECODE, set on this project's machine): otherwise every process the tests
+# start (hundreds of `blincyto` runs, each documentation page's copy of the checkout) compiles the
+# whole package from source again, about 0.25 s of CPU each, and each xdist worker rewrites every
+# test module's asserts again. The caches go to `__pycache__/`, which git ignores. Set before the
+# workers and the subprocesses start, so they inherit it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ This module is data handling only; tests/test_w3c_shacl.py runs the engines over
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +66,19 @@ def _local(iri: Node) -> Path:
 
 def cases() -> list[Case]:
     """Every test of the suite: those reachable from the root manifest, in the manifests' order, then
-    those of a test file no manifest includes (sparql/component/nodeValidator-001 is one)."""
+    those of a test file no manifest includes (sparql/component/nodeValidator-001 is one). Read once a
+    process (two test modules collect it; 270 Turtle files): a new list of the same cases each call."""
+    return list(_all_cases())
+
+
+@functools.cache
+def _all_cases() -> tuple[Case, ...]:
     found = list(_entries(SUITE / "manifest.ttl"))
     reached = {c.manifest.resolve() for c in found}
     for path in sorted(SUITE.rglob("*.ttl")):
         if path.resolve() not in reached and "sht:Validate" in path.read_text(encoding="utf-8"):
             found.extend(_entries(path, include=False))
-    return found
+    return tuple(found)
 
 
 def _entries(manifest: Path, include: bool = True) -> Iterator[Case]:
