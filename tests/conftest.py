@@ -6,8 +6,10 @@ strategies can be checked on their own (`pytest -k "well_formed or coverage or s
 
 With pytest-xdist (`-n auto`, the README's test command) each worker runs its own session, so
 these session fixtures are built once per worker. The slowest tests are handed out first
-(`pytest_collection_modifyitems`), one at a time (xdist's `--maxschedchunk 1`, set below): then no
-worker is left running a long test alone at the end.
+(`pytest_collection_modifyitems`), one at a time: then no worker is left running a long test alone at
+the end. The tests that share an expensive module or session fixture (a JVM, a HermiT run, a served
+store: `SHARE_A_WORKER`) go to one worker together (`pytest_xdist_make_scheduler`), so the fixture is
+built once a run, not once per worker.
 """
 from __future__ import annotations
 
@@ -69,6 +71,34 @@ def reference_for(reasoner_for):
     return get
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """The run's local[2] Spark session (one JVM, ~20 s to start): test_spark.py and test_fhir_batch.py."""
+    pytest.importorskip("pyspark")
+    from reasoner.pipelines.spark import local_session
+
+    session = local_session(2)
+    yield session
+    session.stop()
+
+
+# pytest-xdist: a test is handed out alone (its own "scope"), except the tests that share an expensive
+# module or session fixture (a JVM, HermiT, a served store, the broken-policy copies, the W3C suite's
+# reference run: seconds each), which go to one worker as one unit; split over two workers, each would
+# build the fixture. Node id prefix -> unit (the controller sees node ids only).
+SHARE_A_WORKER = {
+    "tests/test_spark.py::": "spark",
+    "tests/test_fhir_batch.py::test_spark_": "spark",
+    "tests/test_ontology.py::test_hermit_": "ontology-hermit",
+    "tests/test_lint.py::": "lint",
+    "tests/test_w3c_shacl.py::": "w3c-shacl",
+    "tests/test_queries.py::": "queries",
+    "tests/test_endpoint.py::": "endpoint",
+    "tests/test_endpoint_hostile.py::": "endpoint-hostile",
+    "tests/test_witness.py::": "witness",
+}
+
+
 # Test files whose tests take longest (seconds each: the documentation's commands, pySHACL on
 # generated requests, the wheel in a fresh virtual environment, servers, a browser, HermiT).
 # They go first, so that with several workers the short tests fill in around them.
@@ -77,10 +107,18 @@ SLOW_FIRST = ("test_docs.py", "test_fastpath_differential.py", "test_wheel.py", 
               "test_witness.py", "test_lint.py", "test_ontology.py", "test_versions.py")
 
 
-def pytest_configure(config):
-    # pytest-xdist: hand tests out one at a time (it keeps two queued per worker), not in long runs
-    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "maxschedchunk", 0) is None:
-        config.option.maxschedchunk = 1
+def pytest_xdist_make_scheduler(config, log):
+    """`-n N` (xdist's default `--dist load`): every test alone, SHARE_A_WORKER's units whole, the
+    largest units first, then the tests in the order below; a worker gets more when it has two left."""
+    if config.getvalue("dist") != "load":
+        return None  # another --dist asked for: xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((unit for prefix, unit in SHARE_A_WORKER.items() if nodeid.startswith(prefix)), nodeid)
+
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -58,11 +58,9 @@ def test_fhir_out_and_resume(ndjson, tmp_path):
     assert [r["meta"]["source"] for r in again] == [r["meta"]["source"] for r in rows]
 
 
-def test_spark_takes_a_column_of_bundles():
-    pytest.importorskip("pyspark")
-    from reasoner.pipelines.spark import determinations, local_session
+def test_spark_takes_a_column_of_bundles(spark):
+    from reasoner.pipelines.spark import determinations
 
-    spark = local_session(1)
     df = spark.createDataFrame([(p.read_text(),) for p in BUNDLES[:2]] + [(BAD,)], "request string")
     rows = {r["id"]: r for r in determinations(df).collect()}
     bad = rows.pop(None)

@@ -38,9 +38,9 @@ def _reads(monkeypatch) -> list[bool]:
     keys: set[str] = set()
     real_read, real_key = cache.read, cache.key
 
-    def key(inputs):
-        keys.add(real_key(inputs))
-        return real_key(inputs)
+    def key(inputs, **how):
+        keys.add(real_key(inputs, **how))
+        return real_key(inputs, **how)
 
     def read(entry):
         value = real_read(entry)
@@ -336,3 +336,39 @@ def test_compiled_shapes_that_need_pyshacl_are_not_kept(cache_dir, monkeypatch):
     hits = _reads(monkeypatch)
     kb_module.load()
     assert hits == [True] and built == [1]
+
+
+# -- a policy version's knowledge base ------------------------------------------------------------
+
+def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(cache_dir, tmp_path, monkeypatch):
+    """`versions.load_kb`: a hit (no Turtle parsed) decides as a fresh load; an edit to the version's
+    override, its manifest, its base's manifest or a Turtle file of its base is a new entry, never the
+    old one."""
+    from reasoner.policy import versions
+
+    for name in ("versions", "ontology", "shapes"):  # the manifests name ../../ontology/ and ../../shapes/
+        shutil.copytree(ROOT / name, tmp_path / name)
+    folder = tmp_path / "versions"
+    hits = _reads(monkeypatch)
+    fresh = versions.load_kb("draft-2025", directory=folder)
+    assert hits == [False]
+    parsed: list = []
+    real_graphs = versions.graphs
+    monkeypatch.setattr(versions, "graphs", lambda v: parsed.append(v) or real_graphs(v))
+    hit = versions.load_kb("draft-2025", directory=folder)
+    assert hits == [False, True] and parsed == [] and hit.cache_key == fresh.cache_key
+    engines = [Reasoner(kb=k) for k in (fresh, hit)]
+    for path in CASES:
+        assert _decide(engines[0], path) == _decide(engines[1], path), path.name
+    assert versions.load_kb("2024-08", directory=folder).cache_key != fresh.cache_key  # its base alone
+    override = next((folder / "draft-2025").glob("*.ttl"))
+    for edited in (override, folder / "draft-2025" / "manifest.ttl", folder / "2024-08" / "manifest.ttl",
+                   tmp_path / "shapes" / "initial.ttl"):
+        if edited == override:
+            text = edited.read_text(encoding="utf-8")
+            edited.write_text(text.replace("21", "22", 1), encoding="utf-8")
+        else:
+            edited.write_text(edited.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+        before = len(hits)
+        again = versions.load_kb("draft-2025", directory=folder)
+        assert hits[before:] == [False] and again.cache_key != fresh.cache_key, edited.name

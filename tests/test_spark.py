@@ -1,5 +1,8 @@
 """reasoner.spark on a local[2] session: the same results as `blincyto batch`, error rows included.
 
+The session is the run's one (`spark` in conftest.py), and these tests run on one pytest-xdist worker
+with it: one JVM a run.
+
 Skipped only when pyspark is not importable (CI installs the [spark] extra, and Java).
 """
 
@@ -17,15 +20,6 @@ from requestgen import requests  # noqa: E402
 
 N = 300
 BAD = ["{not json", json.dumps({"id": "spark-bad", "request_type": "initial"})]
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from reasoner.pipelines.spark import local_session
-
-    session = local_session(2)
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

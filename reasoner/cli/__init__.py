@@ -2,16 +2,24 @@
 
 `app` stands for the Typer application (`reasoner.cli.commands.app`), imported on first use:
 `blincyto version` answers before typer (and pydantic, which typer imports) is loaded, and so does
-`blincyto check` when its arguments are ones the fast start reads exactly as the Typer command would
-(`reasoner.cli.check.parse`: the same options table, the same `run`). Everything else (`--help`, any
-other command, an option or value it does not take, shell completion), and
-`typer.testing.CliRunner().invoke(app, ...)`, reaches the Typer application itself.
+every command whose arguments the fast start reads exactly as the Typer command would
+(`reasoner.cli.table.parse` over the command's table, the one the Typer command is made from; the
+same run function). Everything else (`--help`, an option or value it does not take, an unknown
+command, shell completion), and `typer.testing.CliRunner().invoke(app, ...)`, reaches the Typer
+application itself.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+# the module holding each command's table (`COMMANDS`), by the command's first word
+_TABLES = {
+    "check": "check", "version": "check", "schedule": "schedule", "units": "schedule", "batch": "batch",
+    "store": "store", "query": "store", "serve": "store", "review": "review", "lint": "review",
+    "witnesses": "review", "diff": "review", "impact": "review", "serve-fhir": "services",
+}
 
 
 def _typer_app() -> Any:
@@ -27,6 +35,22 @@ def _completing() -> bool:
     return any(name.endswith("_COMPLETE") for name in os.environ)
 
 
+def _fast(argv: list[str]) -> None:
+    """Run the command when the fast start reads its arguments as typer would (raises SystemExit);
+    return when it leaves them to typer."""
+    from importlib import import_module
+
+    from reasoner.cli.table import parse, standalone
+
+    for command in import_module("reasoner.cli." + _TABLES[argv[0]]).COMMANDS:
+        words = len(command.words)
+        if tuple(argv[:words]) == command.words:
+            arguments = parse(command, argv[words:])
+            if arguments is not None:
+                standalone(command, arguments)  # raises SystemExit, as the Typer application does
+            return
+
+
 class _Entry:
     """The console script's `app`: `app()` runs the command line; attributes are the Typer app's."""
 
@@ -37,12 +61,8 @@ class _Entry:
                 from reasoner.cli.about import print_version
 
                 return print_version()
-            if argv[:1] == ["check"] and not _completing():
-                from reasoner.cli.check import parse, run_standalone
-
-                arguments = parse(argv[1:])
-                if arguments is not None:
-                    run_standalone(arguments)  # raises SystemExit, as the Typer application does
+            if argv and argv[0] in _TABLES and not _completing():
+                _fast(argv)
         return _typer_app()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sys
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Any, Optional
 
-import typer
+from reasoner.cli.exits import Exit
+from reasoner.cli.table import Command, arg, opt
 
 EXIT_UNREADABLE = 2  # INPUT cannot be read (or --spark without pyspark)
 EXIT_REFUSED = 3  # OUTPUT refused: it is INPUT, another batch is writing it, or it was not made from INPUT
@@ -25,34 +26,48 @@ class OutputFormat(str, Enum):
     fhir = "fhir"
 
 
-def batch(
-    input: Annotated[str, typer.Argument(metavar="INPUT", help="JSON Lines file (contract v1 requests or FHIR NDJSON, one Bundle a line), folder of .json files, or - for standard input")],
-    output: Annotated[str, typer.Option("--output", "-o", help="file to append rows to (replaced unless --resume)")],
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="jsonl (determinations), csv, nq (N-Quads of PROV-O determination graphs), or fhir (NDJSON of PAS response Bundles)")] = OutputFormat.jsonl,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="worker processes (default: the machine's cores)")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="keep OUTPUT's determinations (matched to INPUT by line or file), retry its error rows, go on where it stopped")] = False,
-    spark: Annotated[bool, typer.Option("--spark", help="run on a local Apache Spark session (needs pyspark: the spark extra)")] = False,
-    store: Annotated[Optional[str], typer.Option("--store", metavar="DIR|URL", help="also add every determination to a SPARQL store (a directory, created if new, or an Update endpoint URL), a chunk a transaction, before its rows are written")] = None,
-) -> None:
-    """Evaluate every request of INPUT; one row per request in OUTPUT, an error row for a bad one.
+HELP = """Evaluate every request of INPUT; one row per request in OUTPUT, an error row for a bad one.
 
-    Exit 0 when every row of OUTPUT is a determination, 1 when some are error rows, 2 when INPUT
-    cannot be read, 3 when OUTPUT is refused (it is INPUT, another batch is writing it, or --resume
-    finds it was not made from INPUT), 4 when writing OUTPUT fails (a full disk). A summary goes to
-    standard error; OUTPUT is created readable by its owner only (it holds health information).
-    """
+Exit 0 when every row of OUTPUT is a determination, 1 when some are error rows, 2 when INPUT
+cannot be read, 3 when OUTPUT is refused (it is INPUT, another batch is writing it, or --resume
+finds it was not made from INPUT), 4 when writing OUTPUT fails (a full disk). A summary goes to
+standard error; OUTPUT is created readable by its owner only (it holds health information)."""
+
+COMMANDS = (Command(("batch",), HELP, (
+    arg("input", metavar="INPUT", required=True,
+        help="JSON Lines file (contract v1 requests or FHIR NDJSON, one Bundle a line), folder of .json files, "
+             "or - for standard input"),
+    opt("output", "--output", "-o", required=True, help="file to append rows to (replaced unless --resume)"),
+    opt("format", "--format", "-f", choices=OutputFormat, checked=False, default=OutputFormat.jsonl.value,
+        help="jsonl (determinations), csv, nq (N-Quads of PROV-O determination graphs), or fhir (NDJSON of PAS "
+             "response Bundles)"),
+    opt("workers", "--workers", "-w", type="int", min=1, help="worker processes (default: the machine's cores)"),
+    opt("resume", "--resume", type="bool", default=False,
+        help="keep OUTPUT's determinations (matched to INPUT by line or file), retry its error rows, go on where "
+             "it stopped"),
+    opt("spark", "--spark", type="bool", default=False,
+        help="run on a local Apache Spark session (needs pyspark: the spark extra)"),
+    opt("store", "--store", metavar="DIR|URL",
+        help="also add every determination to a SPARQL store (a directory, created if new, or an Update endpoint "
+             "URL), a chunk a transaction, before its rows are written"),
+), "reasoner.cli.batch:batch"),)
+
+
+def batch(input: str, output: str, format: OutputFormat = OutputFormat.jsonl, workers: Optional[int] = None,
+          resume: bool = False, spark: bool = False, store: Optional[str] = None) -> None:
+    """The batch; its exit status as HELP says (raises Exit)."""
     from reasoner.pipelines.batch import BatchInputError, Format, OutputRefused, OutputWriteError, run_batch
 
     fmt = Format(format.value)
     if spark and store is not None:
         _error("--store is not available with --spark (store the OUTPUT of --format nq instead)")
-        raise typer.Exit(EXIT_UNREADABLE)
+        raise Exit(EXIT_UNREADABLE)
     if spark:
         from importlib.util import find_spec
 
         if find_spec("pyspark") is None:
             sys.stderr.write("error: --spark needs the spark extra (pip install 'blincyto-reasoner[spark]')\n")
-            raise typer.Exit(EXIT_UNREADABLE)
+            raise Exit(EXIT_UNREADABLE)
     try:
         if spark:
             from reasoner.pipelines.spark import run_batch_spark
@@ -64,22 +79,22 @@ def batch(
                                     resume=resume, progress=advance, store=target)
     except BatchInputError as exc:
         _error(str(exc))
-        raise typer.Exit(EXIT_UNREADABLE) from None
+        raise Exit(EXIT_UNREADABLE) from None
     except OutputRefused as exc:
         _error(str(exc))
-        raise typer.Exit(EXIT_REFUSED) from None
+        raise Exit(EXIT_REFUSED) from None
     except OutputWriteError as exc:
         _error(str(exc))
-        raise typer.Exit(EXIT_WRITE_FAILED) from None
+        raise Exit(EXIT_WRITE_FAILED) from None
     except Exception as exc:
         from reasoner.sparql.store import StoreError
 
         if not isinstance(exc, StoreError):
             raise
         _error(f"--store: {exc} (the rows written so far are stored; run again with --resume)")
-        raise typer.Exit(EXIT_WRITE_FAILED) from None
+        raise Exit(EXIT_WRITE_FAILED) from None
     sys.stderr.write(summary.text())
-    raise typer.Exit(summary.exit_code)
+    raise Exit(summary.exit_code)
 
 
 class _store:
@@ -129,5 +144,8 @@ class _progress:
             self._bar.stop()
 
 
-def register(app: typer.Typer) -> None:
-    app.command(name="batch")(batch)
+def register(app: Any) -> None:
+    from reasoner.cli.typed import add
+
+    for command in COMMANDS:
+        add(app, command)

@@ -9,11 +9,11 @@ FHIRPath. `--format fhir` writes the Da Vinci PAS response Bundle (ClaimResponse
 `--format ttl` writes the determination's RDF (PROV-O activity, request graph, validation report)
 as TriG, the Turtle family's format for named graphs.
 
-Two ways in, one command: the Typer command (`register`, what `--help`, the test runner and every
-other command go through) and the fast start (`parse` + `run_standalone`, called by
-`reasoner.cli.app` before typer is imported: typer, click, pydantic and rich cost more than a
-one-off check's decision). Both read the options from one table (`ARGUMENT`, `OPTIONS`) and run the
-same `run`; the fast start takes only arguments it reads exactly as the Typer command would, and
+Two ways in, one command, as for every command (reasoner/cli/table.py): the Typer command
+(`register`, what `--help` and the test runner go through) and the fast start (`parse` +
+`run_standalone`, called by `reasoner.cli.app` before typer is imported: typer, click, pydantic and
+rich cost more than a one-off check's decision). Both read the options from one table (`ARGUMENT`,
+`OPTIONS`: `COMMAND`) and run the same `run`; the fast start takes only arguments it reads exactly as the Typer command would, and
 leaves everything else (`--help`, an unknown option, a value not among the choices, a missing or
 extra argument) to the Typer command, so the errors are typer's own. tests/test_cli_fast.py holds
 the two to the same output and exit status.
@@ -22,19 +22,16 @@ This module imports neither typer nor rich at import time (only `register` impor
 only to colour the text for a terminal).
 """
 
-# No `from __future__ import annotations`: typer reads the command's annotations, made in `register`.
-
-import errno
-import gc
 import json
-import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, Optional
+from typing import Any, Optional
 
-from reasoner.cli.exits import EXIT_FAILED, EXIT_INVALID, policy_refusal
-from reasoner.cli.render import render_parts, terminal_safe
+from reasoner.cli import table
+from reasoner.cli.exits import EXIT_FAILED, EXIT_INVALID
+from reasoner.cli.render import plain_output, render_parts, terminal_safe, write_text  # noqa: F401 (plain_output: its old home)
+from reasoner.cli.table import Command, arg, opt
 
 STDIN = "-"
 
@@ -54,111 +51,34 @@ class InputKind(str, Enum):
 
 # -- the options, once: the Typer command and the fast start both read this table ------------------
 
-class Opt(NamedTuple):  # (a NamedTuple: a frozen dataclass costs ~1 ms to make at import)
-    name: str  # the parameter's name
-    flags: tuple[str, ...]  # long first
-    metavar: str
-    help: str
-    default: Optional[str] = None
-    choices: Optional[type[Enum]] = None  # the value, checked, becomes a member of this Enum
-
-
-ARGUMENT = Opt("request", (), "REQUEST", "request JSON file (contract v1 or a FHIR R4 Bundle), or - for standard input")
+ARGUMENT = arg("request", metavar="REQUEST", help="request JSON file (contract v1 or a FHIR R4 Bundle), or - for standard input",
+               required=True)
 OPTIONS = (
-    Opt("format", ("--format", "-f"), "text|json|ttl|fhir",
-        "text for a reviewer, json (the determination), ttl (PROV-O + report as TriG), fhir (PAS ClaimResponse Bundle)",
-        Format.text.value, Format),
-    Opt("store", ("--store",), "DIR|URL",
-        "also add the determination to a SPARQL store: a directory (embedded, created if new) or a SPARQL 1.1 "
-        "Update endpoint URL"),
-    Opt("input", ("--input", "-i"), "auto|contract|fhir",
-        "auto (a FHIR resource is recognised by its resourceType), contract (v1 JSON) or fhir (an R4 Bundle)",
-        InputKind.auto.value, InputKind),
+    opt("format", "--format", "-f", metavar="text|json|ttl|fhir",
+        help="text for a reviewer, json (the determination), ttl (PROV-O + report as TriG), fhir (PAS ClaimResponse Bundle)",
+        default=Format.text.value, choices=Format),
+    opt("store", "--store", metavar="DIR|URL",
+        help="also add the determination to a SPARQL store: a directory (embedded, created if new) or a SPARQL 1.1 "
+             "Update endpoint URL"),
+    opt("input", "--input", "-i", metavar="auto|contract|fhir",
+        help="auto (a FHIR resource is recognised by its resourceType), contract (v1 JSON) or fhir (an R4 Bundle)",
+        default=InputKind.auto.value, choices=InputKind),
 )
 HELP = "Evaluate one prior-authorization request and print the determination."
+COMMAND = Command(("check",), HELP, (ARGUMENT, *OPTIONS), "reasoner.cli.check:run", one_off=True)
+VERSION = Command(("version",), "Print the engine's version.", (), "reasoner.cli.about:print_version")
+COMMANDS = (COMMAND, VERSION)
 
 
 def parse(args: list[str]) -> Optional[dict[str, Any]]:
     """`check`'s arguments (after the word `check`) as the Typer command receives them, or None when
     they hold anything it might read otherwise or refuse (the Typer command then answers)."""
-    flags = {flag: opt for opt in OPTIONS for flag in opt.flags}
-    values: dict[str, Any] = {}
-    request: Optional[str] = None
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg == STDIN or not arg.startswith("-"):
-            if request is not None:
-                return None  # an extra argument: typer's error
-            request = arg
-            continue
-        if arg.startswith("--") and "=" in arg:
-            flag, value = arg.split("=", 1)
-        elif arg in flags and i < len(args):
-            flag, value = arg, args[i]
-            i += 1
-        else:
-            return None  # --help, --, -fjson, an unknown option, an option without its value
-        opt = flags.get(flag)
-        if opt is None or opt.name in values or value.startswith("-"):
-            return None  # unknown, repeated, or a value click might read as an option
-        if opt.choices is not None:
-            if value not in opt.choices._value2member_map_:
-                return None  # typer's callback words that error (one_of)
-            value = opt.choices(value)
-        values[opt.name] = value
-    if request is None:
-        return None
-    for opt in OPTIONS:
-        if opt.name not in values:
-            values[opt.name] = opt.choices(opt.default) if opt.choices is not None and opt.default is not None \
-                else opt.default
-    return {ARGUMENT.name: request, **values}
+    return table.parse(COMMAND, args)
 
 
 def run_standalone(arguments: dict[str, Any]) -> None:
-    """`run` as the Typer application runs a command (its `standalone_mode`): always raises
-    SystemExit, with the same status for the same outcome (a policy that does not load: 3; an
-    interrupt: 130; a closed pipe: 1, quietly).
-
-    The process decides one request and exits, so it does not collect cyclic garbage: loading the
-    knowledge base makes ~100,000 objects that all live to the end, and the collector walking them
-    again and again was a quarter of a cold check's CPU. The memory this keeps is bounded by what one
-    process reads (the policy, one request of at most 1 MiB)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        try:
-            code = run(**arguments)
-        except Exception as exc:
-            if not policy_refusal(exc):
-                raise
-            code = 3
-    except KeyboardInterrupt:
-        code = 130
-    except EOFError:
-        sys.stderr.write("\nAborted!\n")
-        code = 1
-    except OSError as exc:
-        if exc.errno != errno.EPIPE:
-            raise
-        _quiet_pipe()
-        code = 1
-    finally:
-        if collecting:  # as it was (the caller may go on: a test), without a collection walking it all first
-            gc.freeze()
-            gc.enable()
-    raise SystemExit(code)
-
-
-def _quiet_pipe() -> None:
-    """The reader went away: what is left in the buffers goes nowhere (click's PacifyFlushWrapper)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
+    """`run` as the Typer application runs a command: always raises SystemExit (reasoner.cli.table.standalone)."""
+    table.standalone(COMMAND, arguments)
 
 
 # -- the command -----------------------------------------------------------------------------------
@@ -257,75 +177,13 @@ def run(request: str, format: Format = Format.text, store: Optional[str] = None,
             except (KeyError, LookupError, ValueError, AttributeError):
                 return None
 
-        _write_text(render_parts(det, policy_text))
+        write_text(render_parts(det, policy_text))
     return 0
 
 
-def _write_text(parts: Any) -> None:
-    """The reviewer's text: plain where rich would write no escape codes (not a terminal), else
-    through rich, styled as it decides (colour system, NO_COLOR, a dumb terminal)."""
-    if plain_output(sys.stdout):
-        sys.stdout.write(parts.plain)
-        return
-    from rich.console import Console
-    from rich.text import Text
-
-    out = Text()
-    for text, style in parts:
-        out.append(text, style=style)
-    Console(file=sys.stdout, highlight=False, soft_wrap=True).print(out, end="")
-
-
-def plain_output(stream: Any) -> bool:
-    """True when rich's Console on `stream` is not a terminal (rich's `Console.is_terminal`, read
-    the same way: TTY_COMPATIBLE, then FORCE_COLOR, then isatty): it then writes the text unstyled."""
-    import builtins
-
-    if getattr(sys.stdin, "__module__", "").startswith("idlelib") or hasattr(builtins, "get_ipython"):
-        return False  # rich's own special cases: let rich decide
-    compatible = os.environ.get("TTY_COMPATIBLE", "")
-    if compatible in ("0", "1"):
-        return compatible == "0"
-    force = os.environ.get("FORCE_COLOR")
-    if force is not None:
-        return force == ""
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return isatty is None or not isatty()
-    except ValueError:
-        return True
-
-
-def version() -> None:
-    """Print the engine's version."""
-    from reasoner.cli.about import print_version
-
-    print_version()
-
-
 def register(app: Any) -> None:
-    """The Typer command, its parameters made from `ARGUMENT` and `OPTIONS`."""
-    import typer
+    """The Typer commands, made from the tables."""
+    from reasoner.cli.typed import add
 
-    from reasoner.cli.options import one_of
-
-    def option(name: str) -> Any:
-        opt = next(o for o in OPTIONS if o.name == name)
-        callback = one_of(opt.flags[0], opt.choices) if opt.choices is not None else None
-        return typer.Option(*opt.flags, metavar=opt.metavar, help=opt.help, callback=callback)
-
-    default = {o.name: o.default for o in OPTIONS}
-
-    def check(
-        request: Annotated[str, typer.Argument(metavar=ARGUMENT.metavar, help=ARGUMENT.help)],
-        format: Annotated[str, option("format")] = default["format"],
-        store: Annotated[Optional[str], option("store")] = default["store"],
-        input: Annotated[str, option("input")] = default["input"],
-    ) -> None:
-        code = run(request, format, store, input)  # type: ignore[arg-type] - the callbacks made them members
-        if code:
-            raise typer.Exit(code=code)
-
-    check.__doc__ = HELP
-    app.command()(check)
-    app.command()(version)
+    for command in COMMANDS:
+        add(app, command)

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_POLICY", "EXIT_USAGE", "policy_refusal"]
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_POLICY", "EXIT_USAGE", "Exit", "policy_refusal"]
 
 EXIT_FAILED = 1  # the store refused the determination, or (never expected) the engine failed
 EXIT_INVALID = 2  # the request is invalid
 EXIT_USAGE = 2  # an option's value is not one of its choices
 EXIT_POLICY = 3  # the policy files hold a mistake that would make decisions meaningless
+
+
+class Exit(Exception):
+    """A command ends with this exit status (its message, if any, already written): typer's `Exit`
+    without typer, so a command runs the same under the fast start (reasoner.cli.table.standalone)
+    and under the Typer application (reasoner.cli.typed turns it into `typer.Exit`)."""
+
+    def __init__(self, code: int = 0) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def policy_refusal(exc: BaseException) -> bool:

@@ -7,12 +7,15 @@ reach the terminal as such (a crafted id could otherwise print a fake `Decision:
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from rich.text import Text
 
-__all__ = ["DECISION_STYLE", "Parts", "render_parts", "render_plain", "render_text", "terminal_safe"]
+__all__ = ["DECISION_STYLE", "Parts", "plain_output", "render_parts", "render_plain", "render_text", "terminal_safe",
+           "write_text"]
 
 
 def _escape(ch: str) -> str:
@@ -215,3 +218,36 @@ def render_parts(det: dict, policy_text: Callable[[str], str | None] = lambda nu
     return out
 
 
+def write_text(parts: Any) -> None:
+    """The reviewer's text: plain where rich would write no escape codes (not a terminal), else
+    through rich, styled as it decides (colour system, NO_COLOR, a dumb terminal)."""
+    if plain_output(sys.stdout):
+        sys.stdout.write(parts.plain)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    out = Text()
+    for text, style in parts:
+        out.append(text, style=style)
+    Console(file=sys.stdout, highlight=False, soft_wrap=True).print(out, end="")
+
+
+def plain_output(stream: Any) -> bool:
+    """True when rich's Console on `stream` is not a terminal (rich's `Console.is_terminal`, read
+    the same way: TTY_COMPATIBLE, then FORCE_COLOR, then isatty): it then writes the text unstyled."""
+    import builtins
+
+    if getattr(sys.stdin, "__module__", "").startswith("idlelib") or hasattr(builtins, "get_ipython"):
+        return False  # rich's own special cases: let rich decide
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "0"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force == ""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return isatty is None or not isatty()
+    except ValueError:
+        return True

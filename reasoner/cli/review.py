@@ -21,11 +21,10 @@ from dataclasses import asdict
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-import typer
-
-from reasoner.cli.options import one_of
+from reasoner.cli.exits import Exit
+from reasoner.cli.table import Command, arg, opt
 from reasoner.cli.words import plural
 
 if TYPE_CHECKING:
@@ -39,13 +38,13 @@ class Output(str, Enum):
     json = "json"
 
 
-VersionsDir = Annotated[Optional[Path], typer.Option("--versions-dir", help="folder of version manifests "
-                                                      "(default: the shipped versions/)")]
+VERSIONS_DIR = opt("versions_dir", "--versions-dir", type="path",
+                   help="folder of version manifests (default: the shipped versions/)")
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str) -> Exit:
     sys.stderr.write(f"error: {message}\n")
-    return typer.Exit(code=EXIT_INPUT)
+    return Exit(EXIT_INPUT)
 
 
 def _request_date(value: str | None) -> date | None:
@@ -132,206 +131,228 @@ def _print_witnesses(ws) -> None:
                   f"fails {', '.join(t.failed)}")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the authoring-review commands to the `blincyto` command line."""
+COMMANDS = (
+    Command(("review",), "The criteria tree beside the policy text, with flags, coverage, witnesses, lint, diff and "
+            "impact.", (
+                opt("policy_text", "--policy-text", type="path", help="the policy document (text); "
+                    "default: ../shared/policy/<policy id>*.txt beside the checkout"),
+                opt("version", help="version to review (default: the shipped graphs)"),
+                VERSIONS_DIR,
+                opt("compare", help="older version (e.g. 2024-08, git:HEAD): show the changes and their impact"),
+                opt("requests", type="path", help="requests for the impact (default: the test cases)"),
+                opt("cases", type="path", help="test-case folder (default: tests/cases)"),
+                opt("witnesses", type="bool", default=True, off="--no-witnesses", help="build a witness per pathway"),
+                opt("lint", type="bool", default=True, off="--no-lint", help="lint the version's graphs"),
+                opt("hermit", type="bool", default=True, off="--no-hermit", help="lint: run HermiT (Java)"),
+                opt("shacl_shacl", type="bool", default=True, off="--no-shacl-shacl",
+                    help="lint: check the shapes against SHACL-SHACL"),
+                opt("request_date", help="witnesses: request date (default today)"),
+                opt("html", type="path", help="also write the review as one HTML page"),
+            ), "reasoner.cli.review:review"),
+    Command(("lint",), "Check the shapes and the ontology; exit 1 when there is an error.", (
+        opt("version", help="version to lint (default: the shipped graphs)"),
+        VERSIONS_DIR,
+        opt("hermit", type="bool", default=True, off="--no-hermit", help="check consistency with HermiT (needs Java)"),
+        opt("shacl_shacl", type="bool", default=True, off="--no-shacl-shacl",
+            help="check the shapes against SHACL-SHACL"),
+    ), "reasoner.cli.review:lint_command"),
+    Command(("witnesses",), "For every pathway, a request that satisfies it and a twin that fails it only there.", (
+        opt("version", help="version (default: the shipped graphs)"),
+        VERSIONS_DIR,
+        opt("request_date", help="request date (default today)"),
+        opt("output", "--format", metavar="text|json", choices=Output, default=Output.text.value, help="text, or json with the requests"),
+    ), "reasoner.cli.review:witnesses_command"),
+    Command(("diff",), "Criteria added, removed and changed (constraints, messages, sentences, tree), by number.", (
+        arg("old", required=True, help="older version"),
+        arg("new", required=True, help="newer version"),
+        VERSIONS_DIR,
+        opt("output", "--format", metavar="text|json", choices=Output, default=Output.text.value),
+    ), "reasoner.cli.review:diff_command"),
+    Command(("impact",), "Every request whose decision would change, old and new decision, and the criterion "
+            "responsible.", (
+                arg("old", required=True, help="older version"),
+                arg("new", required=True, help="newer version"),
+                opt("requests", type="path", required=True, help="a request or case file, a JSON list, JSON lines, "
+                    "a folder of them, or a store folder (blincyto store)"),
+                VERSIONS_DIR,
+                opt("output", "--format", metavar="text|json", choices=Output, default=Output.text.value),
+            ), "reasoner.cli.review:impact_command"),
+)
 
-    @app.command()
-    def review(
-        policy_text: Annotated[Optional[Path], typer.Option("--policy-text", help="the policy document (text); "
-                               "default: ../shared/policy/<policy id>*.txt beside the checkout")] = None,
-        version: Annotated[Optional[str], typer.Option(help="version to review (default: the shipped graphs)")] = None,
-        versions_dir: VersionsDir = None,
-        compare: Annotated[Optional[str], typer.Option(help="older version (e.g. 2024-08, git:HEAD): show the changes and their impact")] = None,
-        requests: Annotated[Optional[Path], typer.Option(help="requests for the impact (default: the test cases)")] = None,
-        cases: Annotated[Optional[Path], typer.Option(help="test-case folder (default: tests/cases)")] = None,
-        witnesses: Annotated[bool, typer.Option(help="build a witness per pathway")] = True,
-        lint: Annotated[bool, typer.Option(help="lint the version's graphs")] = True,
-        hermit: Annotated[bool, typer.Option(help="lint: run HermiT (Java)")] = True,
-        shacl_shacl: Annotated[bool, typer.Option("--shacl-shacl/--no-shacl-shacl",
-                                                  help="lint: check the shapes against SHACL-SHACL")] = True,
-        request_date: Annotated[Optional[str], typer.Option(help="witnesses: request date (default today)")] = None,
-        html: Annotated[Optional[Path], typer.Option(help="also write the review as one HTML page")] = None,
-    ) -> None:
-        """The criteria tree beside the policy text, with flags, coverage, witnesses, lint, diff and impact."""
-        from reasoner.authoring.coverage import coverage_rows, evaluate_cases
-        from reasoner.authoring.diff import diff, impact, load_requests
-        from reasoner.authoring.html import Page, page
-        from reasoner.authoring.lint import lint as run_lint
-        from reasoner.authoring.review import default_policy_text, policy_text_searched, render
-        from reasoner.policy.versions import VersionError
-        from reasoner.authoring.witness import find_witnesses
 
-        when = _request_date(request_date)
-        if html is not None and not html.parent.is_dir():  # before the work, not after it
-            raise _fail(f"--html: no folder {html.parent} to write {html.name} into")
+def review(policy_text: Optional[Path] = None, version: Optional[str] = None, versions_dir: Optional[Path] = None,
+           compare: Optional[str] = None, requests: Optional[Path] = None, cases: Optional[Path] = None,
+           witnesses: bool = True, lint: bool = True, hermit: bool = True, shacl_shacl: bool = True,
+           request_date: Optional[str] = None, html: Optional[Path] = None) -> None:
+    """`review`: exit 1 when no policy text was found, 2 for an input that cannot be read."""
+    from reasoner.authoring.coverage import coverage_rows, evaluate_cases
+    from reasoner.authoring.diff import diff, impact, load_requests
+    from reasoner.authoring.html import Page, page
+    from reasoner.authoring.lint import lint as run_lint
+    from reasoner.authoring.review import default_policy_text, policy_text_searched, render
+    from reasoner.policy.versions import VersionError
+    from reasoner.authoring.witness import find_witnesses
+
+    when = _request_date(request_date)
+    if html is not None and not html.parent.is_dir():  # before the work, not after it
+        raise _fail(f"--html: no folder {html.parent} to write {html.name} into")
+    try:
+        engines = _factory(version, versions_dir)
+        kb = engines().kb
+    except (VersionError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    text_path = policy_text or default_policy_text(kb)
+    try:
+        text = text_path.read_text(encoding="utf-8") if text_path is not None else None
+    except OSError as exc:
+        raise _fail(f"--policy-text: cannot read {text_path}: {exc.strerror or exc}") from None
+    rendering = render(kb, text, str(text_path or ""))
+    p = Page(f"{rendering.policy} authoring review: version {version or 'shipped'}", rendering)
+    no_text = None
+    if text is None:
+        no_text = (f"no policy text found ({policy_text_searched(kb)}): the outline is not matched to the "
+                   "policy's lines; pass --policy-text PATH")
+        p.notes.append(no_text[0].upper() + no_text[1:] + ".")
+        sys.stderr.write(f"review: {no_text}\n")
+    _echo(f"{rendering.policy} version {rendering.version} ({version or 'shipped graphs'}); "
+          f"policy text: {text_path or '(none found)'}")
+    for row in rendering.rows:
+        where = f"line {row.line} {row.match}" if row.line else row.match
+        head = " ".join(x for x in (row.number, row.combination, "[pathway]" if row.pathway else "") if x)
+        _echo(f"{'  ' * row.depth}{head}  [{where}]  {row.shape}")
+        _echo(f"{'  ' * row.depth}    policy:  {row.sentence}")
+        if row.message:
+            _echo(f"{'  ' * row.depth}    message: {row.message}")
+        if row.checks:
+            _echo(f"{'  ' * row.depth}    checks:  {row.checks}")
+    if no_text is not None:
+        _echo(f"\nFlags: not checked: {no_text}")
+    else:
+        _echo(f"\nFlags: {len(rendering.flags)}")
+    for f in rendering.flags:
+        _echo(f"  {f.kind:10} {f.number}" + (f" (line {f.line})" if f.line else "") + f": {f.detail}")
+
+    cases_dir = cases or _checkout_cases()
+    if cases_dir is not None:
+        cov = evaluate_cases(cases_dir, engines)
+        p.coverage, p.cases, p.case_errors = coverage_rows(kb, cov), len(cov.cases), cov.errors
+        _echo(f"\nCoverage: {plural(len(cov.cases), 'case')} in {cases_dir}")
+        for row in p.coverage:
+            c = row["counts"]
+            extra = (f"  passing {len(row['passing'])}, failing {len(row['failing'])}" if row["pathway"] else "")
+            gaps = f"  no case shows: {', '.join(row['gaps'])}" if row["gaps"] else ""
+            _echo(f"  {row['criterion']:12} met {c['met']:3}  not-met {c['not-met']:3}  "
+                  f"missing {c['missing']:3}{extra}{gaps}")
+    if witnesses:
+        p.witnesses = find_witnesses(engines(), when)
+        _echo()
+        _print_witnesses(p.witnesses)
+    if lint:
+        p.lint = run_lint(version, versions_dir, hermit=hermit, shacl_shacl=shacl_shacl)
+        _echo(f"\nLint: {plural(sum(f.level == 'error' for f in p.lint), 'error')}")
+        for f in p.lint:
+            _echo("  " + f.line())
+    if compare is not None:
         try:
-            engines = _factory(version, versions_dir)
-            kb = engines().kb
-        except (VersionError, OSError, ValueError) as exc:
+            old = _factory(compare, versions_dir)
+            p.compared, p.changes = compare, diff(old().kb, kb)
+            source = requests or cases_dir
+            if source is not None:
+                p.impacts, errors, p.impact_count = impact(load_requests(source), old, engines)
+        except (OSError, ValueError) as exc:
             raise _fail(str(exc)) from exc
-        text_path = policy_text or default_policy_text(kb)
+        _echo()
+        _print_changes(p.changes, compare, version or "shipped")
+        if p.impacts is not None:
+            _echo()
+            _print_impact(p.impacts, errors, p.impact_count)
+    if html is not None:
         try:
-            text = text_path.read_text(encoding="utf-8") if text_path is not None else None
+            html.write_text(page(p), encoding="utf-8")
         except OSError as exc:
-            raise _fail(f"--policy-text: cannot read {text_path}: {exc.strerror or exc}") from None
-        rendering = render(kb, text, str(text_path or ""))
-        p = Page(f"{rendering.policy} authoring review: version {version or 'shipped'}", rendering)
-        no_text = None
-        if text is None:
-            no_text = (f"no policy text found ({policy_text_searched(kb)}): the outline is not matched to the "
-                       "policy's lines; pass --policy-text PATH")
-            p.notes.append(no_text[0].upper() + no_text[1:] + ".")
-            sys.stderr.write(f"review: {no_text}\n")
-        _echo(f"{rendering.policy} version {rendering.version} ({version or 'shipped graphs'}); "
-              f"policy text: {text_path or '(none found)'}")
-        for row in rendering.rows:
-            where = f"line {row.line} {row.match}" if row.line else row.match
-            head = " ".join(x for x in (row.number, row.combination, "[pathway]" if row.pathway else "") if x)
-            _echo(f"{'  ' * row.depth}{head}  [{where}]  {row.shape}")
-            _echo(f"{'  ' * row.depth}    policy:  {row.sentence}")
-            if row.message:
-                _echo(f"{'  ' * row.depth}    message: {row.message}")
-            if row.checks:
-                _echo(f"{'  ' * row.depth}    checks:  {row.checks}")
-        if no_text is not None:
-            _echo(f"\nFlags: not checked: {no_text}")
-        else:
-            _echo(f"\nFlags: {len(rendering.flags)}")
-        for f in rendering.flags:
-            _echo(f"  {f.kind:10} {f.number}" + (f" (line {f.line})" if f.line else "") + f": {f.detail}")
+            raise _fail(f"--html: cannot write {html}: {exc.strerror or exc}") from None
+        _echo(f"\nHTML review written to {html}")
+    if no_text is not None:
+        raise Exit(EXIT_FINDINGS)  # a review that could not check the text is not a clean one
 
-        cases_dir = cases or _checkout_cases()
-        if cases_dir is not None:
-            cov = evaluate_cases(cases_dir, engines)
-            p.coverage, p.cases, p.case_errors = coverage_rows(kb, cov), len(cov.cases), cov.errors
-            _echo(f"\nCoverage: {plural(len(cov.cases), 'case')} in {cases_dir}")
-            for row in p.coverage:
-                c = row["counts"]
-                extra = (f"  passing {len(row['passing'])}, failing {len(row['failing'])}" if row["pathway"] else "")
-                gaps = f"  no case shows: {', '.join(row['gaps'])}" if row["gaps"] else ""
-                _echo(f"  {row['criterion']:12} met {c['met']:3}  not-met {c['not-met']:3}  "
-                      f"missing {c['missing']:3}{extra}{gaps}")
-        if witnesses:
-            p.witnesses = find_witnesses(engines(), when)
-            _echo()
-            _print_witnesses(p.witnesses)
-        if lint:
-            p.lint = run_lint(version, versions_dir, hermit=hermit, shacl_shacl=shacl_shacl)
-            _echo(f"\nLint: {plural(sum(f.level == 'error' for f in p.lint), 'error')}")
-            for f in p.lint:
-                _echo("  " + f.line())
-        if compare is not None:
-            try:
-                old = _factory(compare, versions_dir)
-                p.compared, p.changes = compare, diff(old().kb, kb)
-                source = requests or cases_dir
-                if source is not None:
-                    p.impacts, errors, p.impact_count = impact(load_requests(source), old, engines)
-            except (OSError, ValueError) as exc:
-                raise _fail(str(exc)) from exc
-            _echo()
-            _print_changes(p.changes, compare, version or "shipped")
-            if p.impacts is not None:
-                _echo()
-                _print_impact(p.impacts, errors, p.impact_count)
-        if html is not None:
-            try:
-                html.write_text(page(p), encoding="utf-8")
-            except OSError as exc:
-                raise _fail(f"--html: cannot write {html}: {exc.strerror or exc}") from None
-            _echo(f"\nHTML review written to {html}")
-        if no_text is not None:
-            raise typer.Exit(code=EXIT_FINDINGS)  # a review that could not check the text is not a clean one
 
-    @app.command("lint")
-    def lint_command(
-        version: Annotated[Optional[str], typer.Option(help="version to lint (default: the shipped graphs)")] = None,
-        versions_dir: VersionsDir = None,
-        hermit: Annotated[bool, typer.Option(help="check consistency with HermiT (needs Java)")] = True,
-        shacl_shacl: Annotated[bool, typer.Option("--shacl-shacl/--no-shacl-shacl",
-                                                  help="check the shapes against SHACL-SHACL")] = True,
-    ) -> None:
-        """Check the shapes and the ontology; exit 1 when there is an error."""
-        from reasoner.authoring.lint import lint
-        from reasoner.policy.versions import VersionError
+def lint_command(version: Optional[str] = None, versions_dir: Optional[Path] = None, hermit: bool = True,
+                 shacl_shacl: bool = True) -> None:
+    """`lint`: the findings, exit 1 when one is an error."""
+    from reasoner.authoring.lint import lint
+    from reasoner.policy.versions import VersionError
 
-        try:
-            found = lint(version, versions_dir, hermit=hermit, shacl_shacl=shacl_shacl)
-        except (VersionError, OSError) as exc:
-            raise _fail(str(exc)) from exc
-        for f in found:
-            _echo(f.line())
-        errors = sum(f.level == "error" for f in found)
-        _echo(f"lint: {plural(errors, 'error')}, {plural(sum(f.level == 'warning' for f in found), 'warning')}, "
-              f"{plural(sum(f.level == 'info' for f in found), 'note')}")
-        if errors:
-            raise typer.Exit(code=EXIT_FINDINGS)
+    try:
+        found = lint(version, versions_dir, hermit=hermit, shacl_shacl=shacl_shacl)
+    except (VersionError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    for f in found:
+        _echo(f.line())
+    errors = sum(f.level == "error" for f in found)
+    _echo(f"lint: {plural(errors, 'error')}, {plural(sum(f.level == 'warning' for f in found), 'warning')}, "
+          f"{plural(sum(f.level == 'info' for f in found), 'note')}")
+    if errors:
+        raise Exit(EXIT_FINDINGS)
 
-    @app.command("witnesses")
-    def witnesses_command(
-        version: Annotated[Optional[str], typer.Option(help="version (default: the shipped graphs)")] = None,
-        versions_dir: VersionsDir = None,
-        request_date: Annotated[Optional[str], typer.Option(help="request date (default today)")] = None,
-        output: Annotated[str, typer.Option("--format", metavar="text|json", callback=one_of("--format", Output), help="text, or json with the requests")] = Output.text.value,
-    ) -> None:
-        """For every pathway, a request that satisfies it and a twin that fails it only there."""
-        from reasoner.policy.versions import VersionError
-        from reasoner.authoring.witness import find_witnesses
 
-        when = _request_date(request_date)
-        try:
-            ws = find_witnesses(_factory(version, versions_dir)(), when)
-        except (VersionError, ValueError) as exc:
-            raise _fail(str(exc)) from exc
-        if output is Output.json:
-            _echo(json.dumps([asdict(w) for w in ws], indent=2, ensure_ascii=False, default=str))
-        else:
-            _print_witnesses(ws)
-        if not all(w.reachable for w in ws):
-            raise typer.Exit(code=EXIT_FINDINGS)
+def witnesses_command(version: Optional[str] = None, versions_dir: Optional[Path] = None,
+                      request_date: Optional[str] = None, output: Output = Output.text) -> None:
+    """`witnesses`: exit 1 when a pathway is unreachable."""
+    from reasoner.policy.versions import VersionError
+    from reasoner.authoring.witness import find_witnesses
 
-    @app.command("diff")
-    def diff_command(
-        old: Annotated[str, typer.Argument(help="older version")],
-        new: Annotated[str, typer.Argument(help="newer version")],
-        versions_dir: VersionsDir = None,
-        output: Annotated[str, typer.Option("--format", metavar="text|json", callback=one_of("--format", Output))] = Output.text.value,
-    ) -> None:
-        """Criteria added, removed and changed (constraints, messages, sentences, tree), by number."""
-        from reasoner.authoring.diff import diff
-        from reasoner.policy.versions import VersionError
+    when = _request_date(request_date)
+    try:
+        ws = find_witnesses(_factory(version, versions_dir)(), when)
+    except (VersionError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if output is Output.json:
+        _echo(json.dumps([asdict(w) for w in ws], indent=2, ensure_ascii=False, default=str))
+    else:
+        _print_witnesses(ws)
+    if not all(w.reachable for w in ws):
+        raise Exit(EXIT_FINDINGS)
 
-        try:
-            changes = diff(_factory(old, versions_dir)().kb, _factory(new, versions_dir)().kb)
-        except (VersionError, OSError) as exc:
-            raise _fail(str(exc)) from exc
-        if output is Output.json:
-            _echo(json.dumps([asdict(c) for c in changes], indent=2, ensure_ascii=False))
-        else:
-            _print_changes(changes, old, new)
 
-    @app.command("impact")
-    def impact_command(
-        old: Annotated[str, typer.Argument(help="older version")],
-        new: Annotated[str, typer.Argument(help="newer version")],
-        requests: Annotated[Path, typer.Option(help="a request or case file, a JSON list, JSON lines, a folder of them, or a store folder (blincyto store)")],
-        versions_dir: VersionsDir = None,
-        output: Annotated[str, typer.Option("--format", metavar="text|json", callback=one_of("--format", Output))] = Output.text.value,
-    ) -> None:
-        """Every request whose decision would change, old and new decision, and the criterion responsible."""
-        from reasoner.authoring.diff import impact, load_requests
-        from reasoner.policy.versions import VersionError
+def diff_command(old: str, new: str, versions_dir: Optional[Path] = None, output: Output = Output.text) -> None:
+    """`diff`: the changes, by criterion number."""
+    from reasoner.authoring.diff import diff
+    from reasoner.policy.versions import VersionError
 
-        try:
-            impacts, errors, count = impact(load_requests(requests), _factory(old, versions_dir),
-                                            _factory(new, versions_dir))
-        except (VersionError, OSError, ValueError) as exc:
-            raise _fail(str(exc)) from exc
-        if output is Output.json:
-            _echo(json.dumps({"evaluated": count, "errors": errors,
-                              "changed": [{**asdict(i), "decision_changed": i.decision_changed} for i in impacts]},
-                             indent=2, ensure_ascii=False))
-        else:
-            _print_impact(impacts, errors, count)
-        if errors:  # as `blincyto batch`: the run went on, and the exit status says some were left out
-            raise typer.Exit(code=EXIT_FINDINGS)
+    try:
+        changes = diff(_factory(old, versions_dir)().kb, _factory(new, versions_dir)().kb)
+    except (VersionError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    if output is Output.json:
+        _echo(json.dumps([asdict(c) for c in changes], indent=2, ensure_ascii=False))
+    else:
+        _print_changes(changes, old, new)
+
+
+def impact_command(old: str, new: str, requests: Path, versions_dir: Optional[Path] = None,
+                   output: Output = Output.text) -> None:
+    """`impact`: exit 1 when a request could not be evaluated."""
+    from reasoner.authoring.diff import impact, load_requests
+    from reasoner.policy.versions import VersionError
+
+    try:
+        impacts, errors, count = impact(load_requests(requests), _factory(old, versions_dir),
+                                        _factory(new, versions_dir))
+    except (VersionError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if output is Output.json:
+        _echo(json.dumps({"evaluated": count, "errors": errors,
+                          "changed": [{**asdict(i), "decision_changed": i.decision_changed} for i in impacts]},
+                         indent=2, ensure_ascii=False))
+    else:
+        _print_impact(impacts, errors, count)
+    if errors:  # as `blincyto batch`: the run went on, and the exit status says some were left out
+        raise Exit(EXIT_FINDINGS)
+
+
+def register(app: Any) -> None:
+    """Add the authoring-review commands to the `blincyto` command line."""
+    from reasoner.cli.typed import add
+
+    for command in COMMANDS:
+        add(app, command)

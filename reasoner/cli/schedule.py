@@ -13,16 +13,17 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable
 
-import typer
-from rich.console import Console
-from rich.text import Text
-
-from reasoner.cli.options import one_of
+from reasoner.cli.exits import EXIT_INVALID, Exit
+from reasoner.cli.render import Parts, write_text
+from reasoner.cli.table import Command, arg, opt
 from reasoner.cli.words import plural
 
-EXIT_INVALID = 2
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
 _MIN_WIDTH = 120  # a piped table keeps its columns
 
 
@@ -40,6 +41,8 @@ def _num(x: Any) -> str:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     console = Console(file=sys.stdout, highlight=False)
     if not console.is_terminal or console.width < _MIN_WIDTH:
         console = Console(file=sys.stdout, highlight=False, width=max(console.width, _MIN_WIDTH))
@@ -56,9 +59,9 @@ def _load(request: str) -> dict[str, Any]:
     return _guard(lambda: parse_request_text(data))
 
 
-def _fail(field: str, reason: str) -> typer.Exit:
+def _fail(field: str, reason: str) -> Exit:
     sys.stderr.write(f"error: {field}: {reason}\n")
-    return typer.Exit(code=EXIT_INVALID)
+    return Exit(EXIT_INVALID)
 
 
 def _guard(call: Callable[[], Any]) -> Any:
@@ -84,6 +87,8 @@ def _segment_cells(segment: dict[str, Any]) -> tuple[str, str, str]:
 
 def render_plan(plan: dict[str, Any]) -> list[Any]:
     """Header lines, the cycle table and the rules, ready for a rich Console."""
+    from rich.text import Text
+
     code = (plan.get("billing") or {}).get("code", "billing")
     head = Text()
     version = f" (version {plan['policy_version']})" if plan.get("policy_version") else ""
@@ -134,8 +139,9 @@ def render_plan(plan: dict[str, Any]) -> list[Any]:
     return out
 
 
-def render_units(check: dict[str, Any]) -> Text:
-    out = Text()
+def render_units(check: dict[str, Any]) -> Parts:
+    """The check, as (text, style) parts: plain text where the output is not a terminal, without rich."""
+    out = Parts()
     code = check.get("billing_code") or "billing"
     out.append(f"Request {check['id']}: {code} units for cycle {check['cycle']}\n", style="bold")
     within = check["within_allowed"]
@@ -149,44 +155,62 @@ def render_units(check: dict[str, Any]) -> Text:
 # --------------------------------------------------------------------------- commands
 
 
-def register(app: typer.Typer) -> None:
+REQUEST = arg("request", metavar="REQUEST", help="request JSON file (contract v1), or - for standard input",
+              required=True)
+COMMANDS = (
+    Command(("schedule",), "The cycle-by-cycle Section V plan for the request's indication, weight band and BSA, "
+            "with units and vials.", (
+                REQUEST,
+                opt("format", "--format", "-f", metavar="text|json", choices=PlanFormat, default=PlanFormat.text.value,
+                    help="text (a table for a reviewer) or json"),
+            ), "reasoner.cli.schedule:schedule_command", one_off=True),
+    Command(("units",), "Billing units on a claim for one cycle against what Section V allows for this patient.", (
+        REQUEST,
+        opt("units_billed", "--units-billed", type="int", min=0,
+            help="billing units on the claim (default: the request's units_billed)"),
+        opt("cycle", "--cycle", type="int", min=1, help="the cycle billed (default: the request's regimen.cycle)"),
+        opt("format", "--format", "-f", metavar="text|json", choices=PlanFormat, default=PlanFormat.text.value,
+            help="text or json"),
+    ), "reasoner.cli.schedule:units_command", one_off=True),
+)
+
+
+def schedule_command(request: str, format: PlanFormat = PlanFormat.text) -> None:
+    """The plan, as JSON or as a table for a reviewer."""
+    from reasoner.planning.plan import schedule
+
+    data = _load(request)
+    plan = _guard(lambda: schedule(data))
+    if format is PlanFormat.json:
+        sys.stdout.write(json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
+        return
+    from rich.text import Text
+
+    console = _console()
+    for part in render_plan(plan):
+        console.print(part, end="" if isinstance(part, Text) else "\n", soft_wrap=isinstance(part, Text))
+
+
+def units_command(request: str, units_billed: int | None = None, cycle: int | None = None,
+                  format: PlanFormat = PlanFormat.text) -> None:
+    """Each figure comes from its option or from the request: when neither has it, name the option."""
+    from reasoner.planning.plan import check_units
+
+    data = _load(request)
+    if units_billed is None and data.get("units_billed") is None:
+        raise _fail("--units-billed", "required: the billing units on the claim (or units_billed in the request)")
+    if cycle is None and (data.get("regimen") or {}).get("cycle") is None:
+        raise _fail("--cycle", "required: the cycle billed (or regimen.cycle in the request)")
+    check = _guard(lambda: check_units(data, units_billed, cycle))
+    if format is PlanFormat.json:
+        sys.stdout.write(json.dumps(check, indent=2, ensure_ascii=False) + "\n")
+    else:
+        write_text(render_units(check))
+
+
+def register(app: Any) -> None:
     """Add `schedule` and `units` to the `blincyto` command."""
+    from reasoner.cli.typed import add
 
-    @app.command("schedule")
-    def schedule_command(
-        request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
-        format: Annotated[str, typer.Option("--format", "-f", metavar="text|json", callback=one_of("--format", PlanFormat), help="text (a table for a reviewer) or json")] = PlanFormat.text.value,
-    ) -> None:
-        """The cycle-by-cycle Section V plan for the request's indication, weight band and BSA, with units and vials."""
-        from reasoner.planning.plan import schedule
-
-        data = _load(request)
-        plan = _guard(lambda: schedule(data))
-        if format is PlanFormat.json:
-            sys.stdout.write(json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
-            return
-        console = _console()
-        for part in render_plan(plan):
-            console.print(part, end="" if isinstance(part, Text) else "\n", soft_wrap=isinstance(part, Text))
-
-    @app.command("units")
-    def units_command(
-        request: Annotated[str, typer.Argument(metavar="REQUEST", help="request JSON file (contract v1), or - for standard input")],
-        units_billed: Annotated[Optional[int], typer.Option("--units-billed", min=0, help="billing units on the claim (default: the request's units_billed)")] = None,
-        cycle: Annotated[Optional[int], typer.Option("--cycle", min=1, help="the cycle billed (default: the request's regimen.cycle)")] = None,
-        format: Annotated[str, typer.Option("--format", "-f", metavar="text|json", callback=one_of("--format", PlanFormat), help="text or json")] = PlanFormat.text.value,
-    ) -> None:
-        """Billing units on a claim for one cycle against what Section V allows for this patient."""
-        from reasoner.planning.plan import check_units
-
-        data = _load(request)
-        # Each figure comes from its option or from the request: when neither has it, name the option.
-        if units_billed is None and data.get("units_billed") is None:
-            raise _fail("--units-billed", "required: the billing units on the claim (or units_billed in the request)")
-        if cycle is None and (data.get("regimen") or {}).get("cycle") is None:
-            raise _fail("--cycle", "required: the cycle billed (or regimen.cycle in the request)")
-        check = _guard(lambda: check_units(data, units_billed, cycle))
-        if format is PlanFormat.json:
-            sys.stdout.write(json.dumps(check, indent=2, ensure_ascii=False) + "\n")
-        else:
-            _console().print(render_units(check), end="", soft_wrap=True)
+    for command in COMMANDS:
+        add(app, command)

@@ -17,11 +17,10 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any, Optional
 
-import typer
-
-from reasoner.cli.options import one_of
+from reasoner.cli.exits import Exit
+from reasoner.cli.table import Command, arg, opt
 
 EXIT_ERROR = 1
 
@@ -34,9 +33,9 @@ class ResultFormat(str, Enum):
     xml = "xml"
 
 
-def _error(message: str) -> typer.Exit:
+def _error(message: str) -> Exit:
     sys.stderr.write(f"error: {message}\n")
-    return typer.Exit(code=EXIT_ERROR)
+    return Exit(EXIT_ERROR)
 
 
 def _parse_bindings(values: list[str]) -> dict[str, str]:
@@ -125,141 +124,174 @@ def _write(results: Any, fmt: ResultFormat) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def register(app: typer.Typer) -> None:
+COMMANDS = (
+    Command(("store", "init"), "Load the ontology, the policy version and the shapes as named graphs "
+            "(determinations are kept).", (
+                arg("target", metavar="DIR|URL", required=True,
+                    help="store directory (created if new), or a SPARQL 1.1 Update endpoint URL"),
+            ), "reasoner.cli.store:store_init", one_off=True),
+    Command(("store", "info"), "List the store's graphs with their triple counts, and how many determinations "
+            "it holds.", (
+                arg("target", metavar="DIR", type="path", required=True, help="store directory"),
+            ), "reasoner.cli.store:store_info", one_off=True),
+    Command(("query",), "Ask a SPARQL question of the policy and of past determinations.", (
+        arg("query_arg", metavar="QUERY", help="saved query name, .rq file, or SPARQL text"),
+        opt("store", "--store",
+            help="store directory, or a SPARQL query endpoint URL; default: the bundled knowledge base"),
+        opt("format", "--format", "-f", metavar="table|csv|json|tsv|xml", choices=ResultFormat,
+            default=ResultFormat.table.value, help="table, or a SPARQL 1.1 results format"),
+        opt("bind", "--bind", "-b", metavar="VAR=TERM", multiple=True,
+            help="fix a variable (trailing VALUES), e.g. indication=kb:indication-mrd-positive"),
+        opt("list_", "--list", type="bool", default=False, help="list the saved queries and their questions"),
+        opt("allow_service", "--allow-service", metavar="URL", multiple=True,
+            help="a SPARQL endpoint that SERVICE may call (repeatable); none by default"),
+    ), "reasoner.cli.store:query", one_off=True),  # results stream from Oxigraph: nothing cyclic piles up
+    Command(("serve",), "A read-only SPARQL 1.1 Protocol endpoint over the store at /query; UPDATE is refused (403).", (
+        arg("target", metavar="DIR", type="path", required=True, help="store directory"),
+        opt("host", "--host", default="127.0.0.1", help="address to bind; loopback unless you mean otherwise"),
+        opt("port", "--port", type="int", default=7878, min=0, max=65535, help="TCP port (0: any free port)"),
+        opt("timeout", "--timeout", type="float", default=30.0, min=0.1,
+            help="query time limit in seconds, sending the results included"),
+        opt("workers", "--workers", type="int", default=2, min=1, max=64,
+            help="queries answered at once (one process each)"),
+        opt("max_rows", "--max-rows", type="int", default=100_000, min=1,
+            help="rows (or triples) of one result; past it the response is cut"),
+        opt("max_mb", "--max-result-mb", type="int", default=64, min=1,
+            help="MiB of one result; past it the response is cut"),
+        opt("allow_service", "--allow-service", metavar="URL", multiple=True,
+            help="a SPARQL endpoint that SERVICE may call (repeat for more); none by default"),
+        opt("allow_host", "--allow-host", metavar="NAME", multiple=True,
+            help="a Host name to answer for besides the bound address, e.g. a proxy's (repeatable)"),
+        opt("client_timeout", "--client-timeout", type="float", default=10.0, min=0.1,
+            help="seconds a client may take to send its request head, or pause within its body"),
+    ), "reasoner.cli.store:serve"),
+)
+
+
+def store_init(target: str) -> None:
+    """`store init`: the graphs' names, and who can read the store."""
+    from reasoner.sparql.store import StoreError, is_url, open_store
+
+    try:
+        with open_store(target) as store:
+            names = store.init_kb()
+    except StoreError as exc:
+        raise _error(str(exc)) from None
+    except OSError as exc:  # e.g. a path through a file: one line naming it, not a traceback
+        raise _error(f"cannot use {target}: {exc.strerror or type(exc).__name__}") from None
+    for role in ("ontology", "policy", "shapes", "store"):
+        sys.stdout.write(f"{role:9} <{names[role]}>\n")
+    if not is_url(target):  # the store holds PHI: say who can read it
+        mode = Path(target).stat().st_mode & 0o777
+        if mode & 0o077:
+            sys.stderr.write(f"warning: {target} is open to other users (mode {mode:o}); "
+                             f"the store holds PHI: chmod 700 {target}\n")
+        else:
+            sys.stderr.write(f"note: {target} is private to you (folder {mode:o}, files 600)\n")
+
+
+def store_info(target: Path) -> None:
+    """`store info`: the graphs and the determinations."""
+    from reasoner.sparql.store import StoreError, query_local, store_summary
+
+    if not target.is_dir():
+        raise _error(f"no store at {target}")
+    try:
+        rows = list(store_summary(target))
+        count = query_local(target, "PREFIX bx: <https://w3id.org/blincyto-pa/ontology#> "
+                                    "SELECT (COUNT(DISTINCT ?d) AS ?n) { ?d a bx:Determination }")
+        n = next(iter(count))["n"].value
+    except (StoreError, OSError) as exc:
+        raise _error(str(exc)) from None
+    determination_graphs = [g for g, _ in rows if g.startswith("urn:blincyto:determination:")]
+    for graph, triples in rows:
+        if not graph.startswith("urn:blincyto:determination:"):
+            sys.stdout.write(f"{triples:8} <{graph}>\n")
+    sys.stdout.write(f"{sum(t for g, t in rows if g in determination_graphs):8} in "
+                     f"{len(determination_graphs)} determination graphs ({n} determinations)\n")
+
+
+def query(query_arg: Optional[str] = None, store: Optional[str] = None, format: ResultFormat = ResultFormat.table,
+          bind: Optional[list[str]] = None, list_: bool = False, allow_service: Optional[list[str]] = None) -> None:
+    """`query`: the results on standard output, an error as one line (exit 1)."""
+    from reasoner.sparql.offline import network_refusal, normalise_endpoint
+    from reasoner.sparql.store import (QuerySyntaxError, StoreError, is_url, query_endpoint, query_local,
+                                       query_question, resolve_query, saved_queries, with_bindings,
+                                       with_prefixes)
+
+    if list_:
+        for name, path in saved_queries().items():
+            sys.stdout.write(f"{name}\n    {query_question(path)}\n")
+        return
+    if query_arg is None:
+        raise _error("QUERY is required (a saved query name, a .rq file or SPARQL text); see --list")
+    added = 0
+    try:
+        allowed = [normalise_endpoint(u) for u in allow_service or []]
+    except ValueError as exc:
+        raise _error(f"--allow-service: {exc}") from None
+    try:
+        own = resolve_query(query_arg)
+        prefixed = with_prefixes(own)
+        added = prefixed.count("\n") - own.count("\n")  # lines of PREFIX declarations put on top
+        text = with_bindings(prefixed, _parse_bindings(bind or []))
+        refusal = network_refusal(text, allowed)
+        if refusal is not None:
+            raise StoreError(refusal)
+        if store is not None and is_url(store):
+            results = query_endpoint(store, text)
+        else:
+            results = query_local(store, text)
+        _write(results, format)
+    except QuerySyntaxError as exc:
+        raise _error(str(exc.shifted(added))) from None  # the position in the user's own text
+    except StoreError as exc:
+        raise _error(str(exc)) from None
+
+
+def serve(target: Path, host: str = "127.0.0.1", port: int = 7878, timeout: float = 30.0, workers: int = 2,
+          max_rows: int = 100_000, max_mb: int = 64, allow_service: Optional[list[str]] = None,
+          allow_host: Optional[list[str]] = None, client_timeout: float = 10.0) -> None:
+    """`serve`: until interrupted."""
+    from reasoner.sparql.endpoint import NotAStore, Settings, check_store
+    from reasoner.sparql.endpoint import serve as run_server
+    from reasoner.sparql.offline import normalise_endpoint
+    from reasoner.web.limits import Limits
+
+    try:
+        check_store(target)
+        allowed = tuple(normalise_endpoint(u) for u in allow_service or [])
+    except NotAStore as exc:
+        raise _error(str(exc)) from None
+    except ValueError as exc:
+        raise _error(f"--allow-service: {exc}") from None
+    settings = Settings(timeout_s=timeout, workers=workers, max_rows=max_rows, max_bytes=max_mb << 20,
+                        allow_service=allowed, allow_hosts=tuple(allow_host or []))
+
+    def ready(url: str, isolated: bool) -> None:
+        network = ("workers have no network" if isolated else
+                   f"SERVICE allowed to {len(allowed)} endpoint(s)" if allowed else "SERVICE refused")
+        sys.stderr.write(f"SPARQL endpoint: {url} (read-only, {timeout:g} s per query, at most "
+                         f"{max_rows:,} rows / {max_mb} MiB per result; {network}; Ctrl-C stops it)\n")
+        sys.stderr.flush()
+
+    try:
+        run_server(target, host, port, settings, Limits(head_timeout_s=client_timeout, body_timeout_s=client_timeout),
+                   ready=ready)
+    except NotAStore as exc:
+        raise _error(str(exc)) from None
+    except OSError as exc:
+        raise _error(f"cannot serve on {host}:{port}: {exc.strerror or 'the address cannot be used'}") from None
+
+
+def register(app: Any) -> None:
     """Add `store init`, `store info`, `query` and `serve` to the `blincyto` command line."""
+    import typer
+
+    from reasoner.cli.typed import add
+
     store_app = typer.Typer(help="The SPARQL store of the policy and of every determination.",
                             no_args_is_help=True)
     app.add_typer(store_app, name="store")
-
-    @store_app.command("init")
-    def store_init(
-        target: Annotated[str, typer.Argument(metavar="DIR|URL", help="store directory (created if new), or a SPARQL 1.1 Update endpoint URL")],
-    ) -> None:
-        """Load the ontology, the policy version and the shapes as named graphs (determinations are kept)."""
-        from reasoner.sparql.store import StoreError, is_url, open_store
-
-        try:
-            with open_store(target) as store:
-                names = store.init_kb()
-        except StoreError as exc:
-            raise _error(str(exc)) from None
-        for role in ("ontology", "policy", "shapes", "store"):
-            sys.stdout.write(f"{role:9} <{names[role]}>\n")
-        if not is_url(target):  # the store holds PHI: say who can read it
-            mode = Path(target).stat().st_mode & 0o777
-            if mode & 0o077:
-                sys.stderr.write(f"warning: {target} is open to other users (mode {mode:o}); "
-                                 f"the store holds PHI: chmod 700 {target}\n")
-            else:
-                sys.stderr.write(f"note: {target} is private to you (folder {mode:o}, files 600)\n")
-
-    @store_app.command("info")
-    def store_info(
-        target: Annotated[Path, typer.Argument(metavar="DIR", help="store directory")],
-    ) -> None:
-        """List the store's graphs with their triple counts, and how many determinations it holds."""
-        from reasoner.sparql.store import StoreError, query_local, store_summary
-
-        if not target.is_dir():
-            raise _error(f"no store at {target}")
-        try:
-            rows = list(store_summary(target))
-            count = query_local(target, "PREFIX bx: <https://w3id.org/blincyto-pa/ontology#> "
-                                        "SELECT (COUNT(DISTINCT ?d) AS ?n) { ?d a bx:Determination }")
-            n = next(iter(count))["n"].value
-        except (StoreError, OSError) as exc:
-            raise _error(str(exc)) from None
-        determination_graphs = [g for g, _ in rows if g.startswith("urn:blincyto:determination:")]
-        for graph, triples in rows:
-            if not graph.startswith("urn:blincyto:determination:"):
-                sys.stdout.write(f"{triples:8} <{graph}>\n")
-        sys.stdout.write(f"{sum(t for g, t in rows if g in determination_graphs):8} in "
-                         f"{len(determination_graphs)} determination graphs ({n} determinations)\n")
-
-    @app.command("query")
-    def query(
-        query_arg: Annotated[Optional[str], typer.Argument(metavar="QUERY", help="saved query name, .rq file, or SPARQL text")] = None,
-        store: Annotated[Optional[str], typer.Option("--store", help="store directory, or a SPARQL query endpoint URL; default: the bundled knowledge base")] = None,
-        format: Annotated[str, typer.Option("--format", "-f", metavar="table|csv|json|tsv|xml", callback=one_of("--format", ResultFormat), help="table, or a SPARQL 1.1 results format")] = ResultFormat.table.value,
-        bind: Annotated[Optional[list[str]], typer.Option("--bind", "-b", metavar="VAR=TERM", help="fix a variable (trailing VALUES), e.g. indication=kb:indication-mrd-positive")] = None,
-        list_: Annotated[bool, typer.Option("--list", help="list the saved queries and their questions")] = False,
-        allow_service: Annotated[Optional[list[str]], typer.Option("--allow-service", metavar="URL", help="a SPARQL endpoint that SERVICE may call (repeatable); none by default")] = None,
-    ) -> None:
-        """Ask a SPARQL question of the policy and of past determinations."""
-        from reasoner.sparql.offline import network_refusal, normalise_endpoint
-        from reasoner.sparql.store import (QuerySyntaxError, StoreError, is_url, query_endpoint, query_local,
-                                           query_question, resolve_query, saved_queries, with_bindings,
-                                           with_prefixes)
-
-        if list_:
-            for name, path in saved_queries().items():
-                sys.stdout.write(f"{name}\n    {query_question(path)}\n")
-            return
-        if query_arg is None:
-            raise _error("QUERY is required (a saved query name, a .rq file or SPARQL text); see --list")
-        added = 0
-        try:
-            allowed = [normalise_endpoint(u) for u in allow_service or []]
-        except ValueError as exc:
-            raise _error(f"--allow-service: {exc}") from None
-        try:
-            own = resolve_query(query_arg)
-            prefixed = with_prefixes(own)
-            added = prefixed.count("\n") - own.count("\n")  # lines of PREFIX declarations put on top
-            text = with_bindings(prefixed, _parse_bindings(bind or []))
-            refusal = network_refusal(text, allowed)
-            if refusal is not None:
-                raise StoreError(refusal)
-            if store is not None and is_url(store):
-                results = query_endpoint(store, text)
-            else:
-                results = query_local(store, text)
-            _write(results, format)
-        except QuerySyntaxError as exc:
-            raise _error(str(exc.shifted(added))) from None  # the position in the user's own text
-        except StoreError as exc:
-            raise _error(str(exc)) from None
-
-    @app.command("serve")
-    def serve(
-        target: Annotated[Path, typer.Argument(metavar="DIR", help="store directory")],
-        host: Annotated[str, typer.Option("--host", help="address to bind; loopback unless you mean otherwise")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port)")] = 7878,
-        timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="query time limit in seconds, sending the results included")] = 30.0,
-        workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="queries answered at once (one process each)")] = 2,
-        max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="rows (or triples) of one result; past it the response is cut")] = 100_000,
-        max_mb: Annotated[int, typer.Option("--max-result-mb", min=1, help="MiB of one result; past it the response is cut")] = 64,
-        allow_service: Annotated[Optional[list[str]], typer.Option("--allow-service", metavar="URL", help="a SPARQL endpoint that SERVICE may call (repeat for more); none by default")] = None,
-        allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", metavar="NAME", help="a Host name to answer for besides the bound address, e.g. a proxy's (repeatable)")] = None,
-        client_timeout: Annotated[float, typer.Option("--client-timeout", min=0.1, help="seconds a client may take to send its request head, or pause within its body")] = 10.0,
-    ) -> None:
-        """A read-only SPARQL 1.1 Protocol endpoint over the store at /query; UPDATE is refused (403)."""
-        from reasoner.sparql.endpoint import NotAStore, Settings, check_store
-        from reasoner.sparql.endpoint import serve as run_server
-        from reasoner.sparql.offline import normalise_endpoint
-        from reasoner.web.limits import Limits
-
-        try:
-            check_store(target)
-            allowed = tuple(normalise_endpoint(u) for u in allow_service or [])
-        except NotAStore as exc:
-            raise _error(str(exc)) from None
-        except ValueError as exc:
-            raise _error(f"--allow-service: {exc}") from None
-        settings = Settings(timeout_s=timeout, workers=workers, max_rows=max_rows, max_bytes=max_mb << 20,
-                            allow_service=allowed, allow_hosts=tuple(allow_host or []))
-
-        def ready(url: str, isolated: bool) -> None:
-            network = ("workers have no network" if isolated else
-                       f"SERVICE allowed to {len(allowed)} endpoint(s)" if allowed else "SERVICE refused")
-            sys.stderr.write(f"SPARQL endpoint: {url} (read-only, {timeout:g} s per query, at most "
-                             f"{max_rows:,} rows / {max_mb} MiB per result; {network}; Ctrl-C stops it)\n")
-            sys.stderr.flush()
-
-        try:
-            run_server(target, host, port, settings, Limits(head_timeout_s=client_timeout, body_timeout_s=client_timeout),
-                       ready=ready)
-        except NotAStore as exc:
-            raise _error(str(exc)) from None
-        except OSError as exc:
-            raise _error(f"cannot serve on {host}:{port}: {exc.strerror or 'the address cannot be used'}") from None
+    for command in COMMANDS:
+        add(store_app if command.words[0] == "store" else app, command)

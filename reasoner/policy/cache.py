@@ -79,11 +79,11 @@ def _package_files() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def key(inputs: Iterable[Path]) -> str:
+def key(inputs: Iterable[Path], recipe: str = "") -> str:
     """The hash of every input file's name and content, the package's code, and the versions a
-    pickle depends on (Python, rdflib)."""
+    pickle depends on (Python, rdflib); `recipe`: what else decides the value (the inputs' roles)."""
     h = hashlib.blake2b(FORMAT, digest_size=32)
-    h.update(f"{sys.version}\0{RDFLIB_VERSION}\0".encode())
+    h.update(f"{sys.version}\0{RDFLIB_VERSION}\0{len(recipe)}\0{recipe}\0".encode())
     named = [(os.path.basename(path), path) for path in inputs]  # content, not place
     for label, files in (("input", named), ("code", _package_files())):
         for name, path in files:

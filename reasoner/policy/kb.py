@@ -156,28 +156,44 @@ class KnowledgeBase:
 # ---------------------------------------------------------------------------------------------
 
 def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: Graph | None = None,
-         origin: Callable[[Node], str] | None = None) -> KnowledgeBase:
+         origin: Callable[[Node], str] | None = None,
+         version: tuple[list[tuple[str, Path]], Callable[[], tuple[Graph, Graph, Callable[[Node], str]]]] | None = None,
+         ) -> KnowledgeBase:
     """Parse ontology/ (plus any extra Turtle) and shapes/, check them, index them, compile the shapes.
 
     `ontology` / `shapes` stand in for the shipped folders: a policy version's graphs
     (reasoner/versions.py). They are copied, never changed. A mistake that would make decisions
     meaningless (`reasoner.policy.integrity`) raises `PolicyError`, naming the finding, the file
     (`origin(term)`; by default the Turtle file read that describes the term) and the term.
+    `version` = (inputs, build): a policy version given lazily, cached as the shipped folders are:
+    `inputs` are (role, file) of every file its graphs are built from (manifests, Turtle, overrides, in
+    the order read), `build()` gives (ontology, shapes, origin) and is called only on a cache miss.
     """
+    extra_kb = [Path(p) for p in extra_kb]
     cached = ontology is None and shapes is None
     if cached:
-        inputs = [*turtle_files("ontology"), *map(Path, extra_kb), *turtle_files("shapes"),
-                  contract_file("context.jsonld"), contract_file("request-v1.schema.json"),
-                  *sorted(data_dir("queries").glob("*.rq"))]
-        entry = cache.key(inputs)
+        engine_inputs = [contract_file("context.jsonld"), contract_file("request-v1.schema.json"),
+                         *sorted(data_dir("queries").glob("*.rq"))]
+        if version is None:
+            inputs = [*turtle_files("ontology"), *extra_kb, *turtle_files("shapes"), *engine_inputs]
+            entry = cache.key(inputs)
+        else:
+            roles = [*version[0], *(("extra", p) for p in extra_kb)]
+            entry = cache.key([p for _, p in roles] + engine_inputs,
+                              recipe="version\n" + "\n".join(role for role, _ in roles))
         hit = cache.read(entry)
         if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], KnowledgeBase):
             kb, derived = hit
             if kb.compiled is not None:  # kept with it: compiled (and so checked) from this very content
                 return kb
-            files = [*turtle_files("ontology"), *map(Path, extra_kb), *turtle_files("shapes")]
+            if version is not None:
+                origin = origin or version[1]()[2]
+            files = [*turtle_files("ontology"), *extra_kb, *turtle_files("shapes")]
             return _compiled(kb, origin or integrity.file_of(files), derived, entry, shared=True)
         known = cache.known_terms()
+        if version is not None:
+            ontology, shapes, built_origin = version[1]()
+            origin = origin or built_origin
     g = _graph()
     files: list[Path] = []
     if ontology is not None:

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import unquote, urlparse
 
 from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
@@ -251,6 +251,17 @@ def graphs(version: PolicyVersion) -> VersionGraphs:
     return out
 
 
+def inputs(version: PolicyVersion) -> list[tuple[str, Path]]:
+    """(role, file) of every file `graphs(version)` reads, in its order: the key of the version's cached
+    knowledge base (the manifests say the withdrawals and which file is which)."""
+    if version.base is not None:
+        out = inputs(version.base)
+    else:
+        out = [("ontology", p) for p in version.ontology] + [("shapes", p) for p in version.shapes]
+    manifest = [("manifest", version.manifest)] if version.manifest.is_file() else []  # (shipped): a folder
+    return [*out, *manifest, *(("override", p) for p in version.overrides)]
+
+
 def shipped_graphs() -> VersionGraphs:
     """The package's own ontology/ and shapes/ (what `Reasoner()` loads), with each subject's file."""
     return graphs(PolicyVersion("(shipped)", "ontology/ and shapes/", None, CURRENT, data_dir("ontology"), None,
@@ -316,12 +327,15 @@ def load_kb(version: str | Path | PolicyVersion, extra_kb: Iterable[Path] = (),
             directory: Path | None = None) -> KnowledgeBase:
     """The knowledge base of a version, indexed as the engine needs it."""
     spec = resolve(version, directory)
-    built = graphs(spec)
 
-    def origin(term: Node) -> str:
-        files = built.files_of(term)
-        return str(files[-1]) if files else ""
+    def build() -> tuple[Graph, Graph, Callable[[Node], str]]:
+        built = graphs(spec)
+
+        def origin(term: Node) -> str:
+            files = built.files_of(term)
+            return str(files[-1]) if files else ""
+        return built.ontology, built.shapes, origin
     try:
-        return load(extra_kb, ontology=built.ontology, shapes=built.shapes, origin=origin)
+        return load(extra_kb, version=(inputs(spec), build))
     except RecursionError:
         raise VersionError(f"{spec.manifest}: its graphs nest too deeply to load") from None
