@@ -44,9 +44,24 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory):
+def verdicts(tmp_path_factory):
+    """A cache directory of this module's own: HermiT's verdicts on the planted ontologies are not
+    read from an earlier run's cache, so HermiT runs for real on each."""
+    where = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BLINCYTO_CACHE_DIR", str(where))
+        mp.delenv("BLINCYTO_CACHE", raising=False)
+        yield where
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory, verdicts):
     folder = make_version(tmp_path_factory.mktemp("versions"), "broken", MISTAKES)
-    return folder, lint(folder)
+    assert not list(verdicts.glob("note-*"))
+    found = lint(folder)
+    if shutil.which("java"):
+        assert len(list(verdicts.glob("note-*"))) == 1  # HermiT ran (and its verdict is kept)
+    return folder, found
 
 
 def test_the_shipped_graphs_have_no_error(shipped):
@@ -82,6 +97,72 @@ def test_cli_lint_exit_status_and_output(broken):
     clean = runner.invoke(app, ["lint", "--no-hermit", "--no-shacl-shacl"])
     assert clean.exit_code == 0, clean.output
     assert "lint: 0 errors" in clean.output
+
+
+# a class that is both a disease and a dose unit, which the ontology declares disjoint: unsatisfiable
+UNSATISFIABLE = """
+bx:DiseaseDose a owl:Class ; rdfs:subClassOf bx:Disease, bx:DoseUnit .
+"""
+
+
+def consistency(folder) -> list:
+    """lint's HermiT check alone, on a version's graphs."""
+    from reasoner.authoring.lint import _Linter
+    from reasoner.policy.versions import graphs, read_manifest
+
+    linter = _Linter(graphs(read_manifest(folder / "manifest.ttl")))
+    linter.consistency()
+    return linter.found
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed: HermiT does not run")
+def test_hermit_verdicts_are_kept_by_content(broken, verdicts, tmp_path, monkeypatch):
+    from reasoner.authoring import hermit
+
+    folder, found = broken
+    runs = []
+    real = hermit._run
+
+    def counted(graph, jar):
+        runs.append(len(graph))
+        return real(graph, jar)
+
+    monkeypatch.setattr(hermit, "_run", counted)
+    assert consistency(folder) == [f for f in found if f.check == "consistency"]  # the kept verdict
+    assert runs == []
+    # a changed ontology is another key: HermiT runs, and finds the unsatisfiable class
+    prefixes = ("@prefix owl: <http://www.w3.org/2002/07/owl#> .\n"
+                "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n")
+    unsat = consistency(make_version(tmp_path, "unsat", prefixes + UNSATISFIABLE))
+    assert len(runs) == 1
+    assert [(f.level, f.term, f.message) for f in unsat] == [("error", "bx:DiseaseDose", "HermiT: unsatisfiable class")]
+    assert unsat[0].file.endswith("override.ttl")
+    # BLINCYTO_CACHE=0: nothing is read (HermiT, here a stand-in, runs)
+    monkeypatch.setattr(hermit, "_run", lambda graph, jar: runs.append(0) or hermit.Verdict(True))
+    monkeypatch.setenv("BLINCYTO_CACHE", "0")
+    assert consistency(folder) == []
+    assert len(runs) == 2
+
+
+def test_the_content_key_is_the_graph_up_to_blank_node_labels():
+    from rdflib import Graph
+
+    from reasoner.authoring.hermit import content_key
+
+    text = PREFIXES + """@prefix owl: <http://www.w3.org/2002/07/owl#> .
+bx:A owl:equivalentClass [ owl:intersectionOf ( bx:B [ owl:complementOf bx:C ] ) ] .
+[] a owl:AllDisjointClasses ; owl:members ( bx:B bx:C ) .
+"""
+    one, two = Graph().parse(data=text, format="turtle"), Graph().parse(data=text, format="turtle")
+    assert content_key(one) is not None and content_key(one) == content_key(two)  # other blank-node labels
+    changed = Graph().parse(data=text.replace("owl:complementOf bx:C", "owl:complementOf bx:D"), format="turtle")
+    assert content_key(changed) != content_key(one)
+    swapped = Graph().parse(data=text.replace("( bx:B bx:C )", "( bx:C bx:B )"), format="turtle")
+    assert content_key(swapped) != content_key(one)  # a list's order is content
+    shared = Graph().parse(data=PREFIXES + "bx:A bx:p _:x . bx:B bx:p _:x . _:x bx:q 1 .", format="turtle")
+    assert content_key(shared) is None  # not a tree: no key, HermiT runs every time
+    cycle = Graph().parse(data=PREFIXES + "_:x bx:p _:y . _:y bx:p _:x .", format="turtle")
+    assert content_key(cycle) is None
 
 
 def manifest(folder, name: str, status: str, extra: str = "") -> None:

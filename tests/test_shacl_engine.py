@@ -8,7 +8,7 @@ no back end can run as the specification says fails at load, naming the shape.
 from __future__ import annotations
 
 import pytest
-from rdflib import Graph, URIRef
+from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import SH
 
@@ -138,3 +138,65 @@ ex:T a sh:NodeShape ; sh:class ex:Thing .
 """)
     report = compile_shapes(shapes, {f"{EX}S": URIRef(EX + "S")}).run(graph(DATA))
     assert URIRef(EX + "S") in report.by_shape  # conforms to the member twice: not exactly one
+
+
+# sh:closed (SHACL 1.0 §4.8.1), compiled: on a node shape with sh:ignoredProperties, on a property
+# shape (its value nodes are closed), inside sh:or (conformance only), and sh:closed false
+CLOSED_SHAPES = PREFIXES + """
+@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
+ex:Closed a sh:NodeShape ; sh:targetClass ex:Thing ; sh:closed true ; sh:ignoredProperties ( rdf:type ) ;
+    sh:property [ sh:path ex:code ] , [ sh:path ex:size ; sh:deactivated true ] .
+ex:ClosedValues a sh:NodeShape ; sh:targetClass ex:Thing ;
+    sh:property [ sh:path ex:part ; sh:closed true ; sh:property [ sh:path ex:label ] ] .
+ex:Either a sh:NodeShape ; sh:targetClass ex:Thing ;
+    sh:or ( [ sh:closed true ; sh:ignoredProperties ( rdf:type ex:code ex:size ex:part ) ] [ sh:class ex:Big ] ) .
+ex:Open a sh:NodeShape ; sh:targetClass ex:Thing ; sh:closed false .
+"""
+CLOSED_DATA = PREFIXES + """
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+ex:a a ex:Thing ; ex:code "ab-1" ; ex:size 3 ; ex:colour "red", "blue" ; ex:part ex:p1, [ ex:label "x" ; ex:weight 2 ] .
+ex:b a ex:Thing ; ex:code "XY" ; ex:extra ex:a .
+ex:c a ex:Thing, rdfs:Resource .
+ex:p1 a rdfs:Resource, ex:Piece ; ex:label "p" ; ex:part ex:p2 .
+"""
+
+
+def test_closed_is_compiled_and_reports_each_triple_as_pyshacl_does():
+    from pyshacl import validate
+
+    shapes = graph(CLOSED_SHAPES)
+    tops = {f"{EX}{n}": URIRef(EX + n) for n in ("Closed", "ClosedValues", "Either", "Open")}
+    compiled = compile_shapes(shapes, tops)
+    assert compiled.not_compiled == {}
+    data = graph(CLOSED_DATA)
+    report = compiled.run(data)
+    results = [(f, v, s.path) for f, v, s, *_ in report.parts.results if s.node == URIRef(EX + "Closed")]
+    ex = lambda n: URIRef(EX + n)  # noqa: E731
+    assert sorted(results) == sorted([  # the deactivated property shape's path is allowed, as in pySHACL
+        (ex("a"), Literal("red"), ex("colour")), (ex("a"), Literal("blue"), ex("colour")),
+        (ex("a"), next(o for o in data.objects(ex("a"), ex("part")) if o != ex("p1")), ex("part")),
+        (ex("a"), ex("p1"), ex("part")), (ex("b"), ex("a"), ex("extra"))])
+    # a property shape's value nodes are closed: the focus is still the focus, the value the object
+    values = {(f, v, s.path) for f, v, s, *_ in report.parts.results if s.node != URIRef(EX + "Closed")
+              and s.node != URIRef(EX + "Either")}
+    assert values == {(ex("a"), ex("p2"), ex("part")), (ex("a"), Literal(2), ex("weight")),
+                      (ex("a"), ex("Piece"), RDF.type)}  # not rdf:type rdfs:Resource (pySHACL's rule)
+    assert report.by_shape[ex("Closed")].paths == {(ex("colour"),), (ex("part"),), (ex("extra"),)}
+    assert ex("Open") not in report.by_shape
+    _conforms, expected, _ = validate(data, shacl_graph=graph(CLOSED_SHAPES), inference="none")
+    assert isomorphic(reduced(report.graph), reduced(expected))
+    messages = {str(m) for m in report.graph.objects(None, SH.resultMessage)}
+    assert "Node ex:b is closed. It cannot have value: ex:a" in messages
+    interpreted = compiled.run(data, interpreted=True)  # the generated code and the closures agree
+    assert sorted(map(repr, interpreted.parts.results)) == sorted(map(repr, report.parts.results))
+
+
+@pytest.mark.parametrize("shape, finding", [
+    ('ex:S a sh:NodeShape ; sh:targetClass ex:Thing ; sh:closed "yes" .', "sh:closed must be one xsd:boolean"),
+    ('ex:S a sh:NodeShape ; sh:targetClass ex:Thing ; sh:closed true, false .', "sh:closed must be one xsd:boolean"),
+    ('ex:S a sh:NodeShape ; sh:targetClass ex:Thing ; sh:ignoredProperties ( ex:p ) .', "without sh:closed"),
+])
+def test_an_ill_formed_closed_shape_fails_at_load(shape, finding):
+    with pytest.raises(ShapeError) as err:
+        compile_shapes(graph(PREFIXES + shape), {})
+    assert finding in str(err.value)

@@ -1,7 +1,7 @@
 """Lint a policy version's graphs: what an author must fix before the version can go live.
 
 Checks (each finding names the file and the term):
-  shacl-shacl  the shapes graph conforms to SHACL-SHACL (pySHACL's meta-shapes);
+  shacl-shacl  the shapes graph conforms to SHACL-SHACL (pySHACL's meta-shapes, run by the engine);
   declared     every class, property and individual a shape uses is declared in the ontology;
   reachable    every shape a criterion names exists, every criterion a tree names exists (both also
                at load); every shape is used by a criterion, or is a warning/info shape or a
@@ -17,16 +17,17 @@ Checks (each finding names the file and the term):
                compared the same way (reasoner/authoring/thresholds.py);
 The checks marked "at load" are reasoner.policy.integrity's: loading a knowledge base refuses to start
 on them (PolicyError), so a decision is never made over such a mistake.
-  consistency  the ontology is consistent for HermiT (owlready2, Java), as tests/test_ontology.py runs it;
+  consistency  the ontology is consistent for HermiT (owlready2's, Java), and no class is unsatisfiable;
   manifest     version manifests use declared terms, name existing graphs, one version is current.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rdflib import RDF, BNode, Graph, URIRef
 from rdflib.collection import Collection
@@ -41,6 +42,9 @@ from reasoner.authoring.shapetext import qname
 from reasoner.authoring.thresholds import mismatches
 from reasoner.policy.versions import (BXV, CURRENT, MANIFEST, PolicyVersion, VersionError, VersionGraphs, graphs,
                                       parse_turtle, read_manifest, shipped_graphs)
+
+if TYPE_CHECKING:
+    from reasoner.shacl.compiler import CompiledShapes
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 STATUSES = ("current", "draft", "retired")
@@ -117,17 +121,20 @@ class _Linter:
     # -- checks ---------------------------------------------------------------------------------
 
     def shacl_shacl(self) -> None:
-        from pyshacl.entrypoints import meta_validate
-
-        graph, problems = _short_in_lists(self.s)
+        """The shapes graph against SHACL-SHACL, run by the engine (`reasoner.shacl`): pySHACL's
+        meta-shapes compile whole, so this is the compiled code, linear in the size of the shapes
+        (an `sh:in` list of 5,000 values is a fraction of a second; pySHACL's meta-validation was
+        quadratic in it). tests/test_lint_meta.py holds its findings to pySHACL's `meta_validate`."""
+        graph, problems = _well_formed_in_lists(self.s)
         for shape, message in problems:
             self.add(ERROR, "shacl-shacl", shape, message)
-        conforms, report, _ = meta_validate(graph, inference="none")
-        if conforms:
+        report = meta_shapes().run(graph)
+        if report.conforms:
             return
-        for r in report.subjects(RDF.type, SH.ValidationResult):
-            focus = report.value(r, SH.focusNode)
-            message = str(report.value(r, SH.resultMessage) or "does not conform to SHACL-SHACL")
+        results = report.graph
+        for r in results.subjects(RDF.type, SH.ValidationResult):
+            focus = results.value(r, SH.focusNode)
+            message = str(results.value(r, SH.resultMessage) or "does not conform to SHACL-SHACL")
             self.add(ERROR, "shacl-shacl", focus, message)
 
     def integrity(self) -> None:
@@ -273,12 +280,13 @@ class _Linter:
                 self.add(ERROR, "threshold", s, m.message)
 
     def consistency(self) -> None:
+        """HermiT on the ontology (reasoner.authoring.hermit: `-U`, its verdict kept by content)."""
+        from reasoner.authoring.hermit import HermitError, verdict
+
         if shutil.which("java") is None:
             self.found.append(LintFinding(WARNING, "consistency", "", "(ontology)",
                                           "java is not installed: HermiT did not run"))
             return
-        import owlready2
-
         imports = sorted(set(self.o.objects(None, OWL.imports)))
         for iri in imports:
             self.found.append(LintFinding(WARNING, "consistency", "", qname(iri),
@@ -286,22 +294,19 @@ class _Linter:
                                           "checked the version's own graphs; put what it needs in them"))
         local = Graph()
         for triple in self.o.triples((None, None, None)):
-            if triple[1] != OWL.imports:  # owlready2 would download each imported ontology
+            if triple[1] != OWL.imports:  # HermiT (OWL API) would download each imported ontology
                 local.add(triple)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "kb.nt"
-            local.serialize(destination=str(path), format="nt", encoding="utf-8")
-            world = owlready2.World()
-            world.get_ontology(path.as_uri()).load()
-            try:
-                owlready2.sync_reasoner(world, infer_property_values=False, debug=0,
-                                        ignore_unsupported_datatypes=True)
-            except owlready2.OwlReadyInconsistentOntologyError as exc:
-                self.found.append(LintFinding(ERROR, "consistency", "", "(ontology)",
-                                              f"HermiT: the ontology is inconsistent: {exc}"))
-                return
-            for cls in world.inconsistent_classes():
-                self.add(ERROR, "consistency", URIRef(cls.iri), "HermiT: unsatisfiable class")
+        try:
+            found = verdict(local)
+        except HermitError as exc:
+            self.found.append(LintFinding(ERROR, "consistency", "", "(ontology)", str(exc)))
+            return
+        if not found.consistent:
+            self.found.append(LintFinding(ERROR, "consistency", "", "(ontology)",
+                                          "HermiT: the ontology is inconsistent"))
+            return
+        for iri in found.unsatisfiable:
+            self.add(ERROR, "consistency", URIRef(iri), "HermiT: unsatisfiable class")
 
 
 def _list_cells(g: Graph, head: Node) -> tuple[list[Node], list[Node], str | None]:
@@ -325,36 +330,50 @@ def _list_cells(g: Graph, head: Node) -> tuple[list[Node], list[Node], str | Non
     return cells, members, None
 
 
-def _short_in_lists(shapes: Graph, keep: int = 2) -> tuple[Graph, list[tuple[Node, str]]]:
-    """The shapes graph with every `sh:in` list cut to its first `keep` members, and what is wrong
-    with any that is not a well-formed list.
+def _well_formed_in_lists(shapes: Graph) -> tuple[Graph, list[tuple[Node, str]]]:
+    """The shapes graph with every `sh:in` value that is not a well-formed RDF list replaced by a
+    well-formed list of the members read before the problem, and what is wrong with each.
 
-    SHACL-SHACL only asks an `sh:in` value to be a well-formed list (its members are free), but
-    pySHACL checks that by describing the rest of the list from every cell: 250 values took 17 s,
-    2,000 values 367 s. The walk here checks the same rule once per list, in linear time, and the
-    meta-validation sees lists of `keep` members, so lint stays linear in the size of the shapes.
+    A looping list makes the report of SHACL-SHACL raise (pySHACL's and the engine's alike: a list
+    value is copied, and worded, item by item); the walk here finds the problem once per list, in
+    linear time, and says it plainly. Well-formed lists are meta-validated whole: the engine is linear
+    in their length (benchmarks/lint_in_lists.py), where pySHACL, which lint ran before, was quadratic.
     """
-    out = Graph()
-    out += shapes
     problems: list[tuple[Node, str]] = []
+    broken: list[tuple[Node, Node, list[Node], list[Node]]] = []
     for shape, head in list(shapes.subject_objects(SH["in"])):
         if not isinstance(head, BNode):
             continue  # not a list at all: SHACL-SHACL itself reports it
         cells, members, problem = _list_cells(shapes, head)
-        if problem is None and len(members) <= keep:
-            continue
         if problem is not None:
             problems.append((shape, f"sh:in is not a well-formed RDF list: {problem}"))
+            broken.append((shape, head, cells, members))
+    if not broken:
+        return shapes, problems
+    out = Graph()
+    out += shapes
+    for shape, head, cells, members in broken:
         for cell in cells:
             for p in (RDF.first, RDF.rest):
                 out.remove((cell, p, None))
         out.remove((shape, SH["in"], head))
-        short = [BNode() for _ in members[:keep]]
-        out.add((shape, SH["in"], short[0] if short else RDF.nil))
-        for i, cell in enumerate(short):
+        fresh = [BNode() for _ in members]
+        out.add((shape, SH["in"], fresh[0] if fresh else RDF.nil))
+        for i, cell in enumerate(fresh):
             out.add((cell, RDF.first, members[i]))
-            out.add((cell, RDF.rest, short[i + 1] if i + 1 < len(short) else RDF.nil))
+            out.add((cell, RDF.rest, fresh[i + 1] if i + 1 < len(fresh) else RDF.nil))
     return out, problems
+
+
+@lru_cache(maxsize=1)
+def meta_shapes() -> CompiledShapes:
+    """SHACL-SHACL (the meta-shapes pySHACL ships and its `meta_validate` runs), compiled once a process."""
+    from importlib.resources import files
+
+    from reasoner.shacl.compiler import compile_shapes
+
+    text = (files("pyshacl") / "assets" / "shacl-shacl.ttl").read_text(encoding="utf-8")
+    return compile_shapes(Graph().parse(data=text, format="turtle"), {})
 
 
 def lint_graphs(vg: VersionGraphs, hermit: bool = True, shacl_shacl: bool = True) -> list[LintFinding]:

@@ -20,6 +20,9 @@ see either none or a whole one.
 
     BLINCYTO_CACHE_DIR   where the entries live (default: $XDG_CACHE_HOME/blincyto or ~/.cache/blincyto)
     BLINCYTO_CACHE=0     no cache at all (read nothing, write nothing)
+
+Beside the KB's entries, small text notes (`read_note`, `write_note`): lint's HermiT verdict, keyed by
+the ontology's content (reasoner/authoring/hermit.py), with the same directory, checks and writes.
 """
 
 from __future__ import annotations
@@ -326,6 +329,64 @@ def write(entry_key: str, value: Any, known: frozenset) -> bool:
             raise
         _prune(where)
     except Exception:  # noqa: BLE001 - e.g. a read-only home, or a value that does not pickle: no cache
+        return False
+    return True
+
+
+NOTE = b"blincyto-note 1\n"
+NOTES_KEPT = 64  # notes are small: a verdict each
+
+
+def read_note(entry_key: str) -> str | None:
+    """A small text kept under `entry_key` (a verdict, e.g. HermiT's: reasoner/authoring/hermit.py), or
+    None; read with the checks of `read` (a private directory, this user's file, a whole entry whose
+    digest matches). A note is text, never code: the caller parses it and distrusts what it cannot."""
+    if not enabled():
+        return None
+    where = _private_dir(create=False)
+    if where is None:
+        return None
+    try:
+        with open(where / f"note-{entry_key}.txt", "rb") as f:
+            info = os.fstat(f.fileno())
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+            blob = f.read()
+    except OSError:
+        return None
+    size = len(NOTE) + len(entry_key) + 1 + 64 + 1
+    header, payload = blob[:size], blob[size:]
+    if header != NOTE + entry_key.encode() + b"\n" + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n":
+        return None
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def write_note(entry_key: str, text: str) -> bool:
+    """Keep `text` under `entry_key` as `write` keeps an entry (a temporary file renamed into place, so
+    concurrent writers each write a whole note); best effort, whether it was written."""
+    if not enabled():
+        return False
+    try:
+        where = _private_dir(create=True)
+        if where is None:
+            return False
+        payload = text.encode("utf-8")
+        header = NOTE + entry_key.encode() + b"\n" + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n"
+        fd, tmp = tempfile.mkstemp(prefix=".note-", suffix=".tmp", dir=where)  # 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(header + payload)
+            os.replace(tmp, where / f"note-{entry_key}.txt")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        notes = sorted(where.glob("note-*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in notes[NOTES_KEPT:]:
+            old.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - a cache that cannot be written is skipped
         return False
     return True
 

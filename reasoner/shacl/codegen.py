@@ -4,7 +4,7 @@
 as (holds, report) pairs); a run through them costs several Python calls per constraint and per
 value node. `generate` writes the same checks as one Python module: per shape a conforms function
 `c<n>(idx, out, focus)` and a report function `r<n>(idx, out, focus, res)`, whose paths, counts,
-`sh:hasValue`, `sh:in`, `sh:class`, qualified counts and logical members are written out (a node
+`sh:hasValue`, `sh:in`, `sh:class`, `sh:closed`, qualified counts and logical members are written out (a node
 shape's property shapes in place), and a `run` that visits the top-level shapes' targets in the
 interpreter's order. The results are the interpreter's, tuple for tuple (the same shapes, components,
 message makers, values, details; a path's value nodes in the order of the data graph's index rather
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rdflib import Literal, URIRef
+from rdflib import RDFS, Literal, URIRef
 from rdflib.term import Node
 
 from reasoner.shacl.datagraph import TYPE, follow_index
@@ -41,7 +41,7 @@ _EMPTY: dict = {}  # never written to: the value nodes of a focus that has none
 sequence = follow_index
 
 
-RUNTIME = {"E": _EMPTY, "TYPE_": TYPE, "Literal": Literal, "SEQ": sequence}
+RUNTIME = {"E": _EMPTY, "TYPE_": TYPE, "Literal": Literal, "SEQ": sequence, "RESOURCE": RDFS.Resource}
 
 
 class Generated:
@@ -200,6 +200,14 @@ class _Writer:
             for hv in wanted:
                 out += [f"if {self.const(hv)} not in {vals}:", f"    {result(component, message)}"]
             return out
+        if kind == "closed":  # each triple of a value node whose predicate is not allowed: one result
+            _, allowed, component, message, at = spec
+            ok, comp, msg = self.const(allowed), self.const(component), self.const(message, "M")
+            found = fail if mode == "c" else f"res.append(({focus}, {n.o}, {self.const(at, 'AT')}({n.p}), {comp}, {msg}))"
+            return self._loop(shape, n, [
+                f"{n.b}c = out.get({v})", f"if {n.b}c:", f"    for {n.p}, {n.os} in {n.b}c.items():",
+                f"        if {n.p} not in {ok}:", f"            for {n.o} in {n.os}:",
+                f"                if {n.p} != TYPE_ or {n.o} != RESOURCE:", f"                    {found}"])
         if kind == "per_value":
             _, component, rules, ok, message, inline, param = spec
             out = []
@@ -284,8 +292,9 @@ class _Writer:
 class _Names:
     """The local names of one shape's code: suffixed by its depth of writing-in-place."""
 
-    __slots__ = ("focus", "depth", "vals", "v", "d", "b")
+    __slots__ = ("focus", "depth", "vals", "v", "d", "b", "p", "o", "os")
 
     def __init__(self, focus: str, depth: int) -> None:
         self.focus, self.depth = focus, depth
         self.vals, self.v, self.d, self.b = f"vals{depth}", f"v{depth}", f"d{depth}", f"b{depth}"
+        self.p, self.o, self.os = f"p{depth}", f"o{depth}", f"os{depth}"  # a triple of a value node (sh:closed)

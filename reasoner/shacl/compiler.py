@@ -8,7 +8,7 @@ in Python. Targets, paths and each family of constraint components live in their
 (`targets`, `paths`, `components/`), each citing its section of the SHACL specification.
 
 One engine, two back ends, one report. A top-level shape whose tree uses SHACL the components do not
-compile (SHACL-SPARQL, a constraint component declared in the shapes graph, sh:closed, sh:pattern, ...:
+compile (SHACL-SPARQL, a constraint component declared in the shapes graph, sh:pattern, sh:equals, ...:
 `UnsupportedShape`) is validated by pySHACL (`reasoner.shacl.fallback`), for that shape only, and its
 results join the same `Report`. What no back end can run as the specification says fails at load
 (`ShapeError`): an ill-formed shape, a SPARQL query §5.3.1 forbids, SHACL-AF or SHACL-JS (which

@@ -1,7 +1,7 @@
 """pySHACL for the top-level shapes the compiler does not cover: one engine, two back ends, one report.
 
 `compile_shapes` compiles every top-level shape it can; a shape that uses SHACL the components do not
-cover (SHACL-SPARQL, sh:closed, sh:pattern, ...; `UnsupportedShape`) is validated here by pySHACL,
+cover (SHACL-SPARQL, sh:pattern, sh:equals, ...; `UnsupportedShape`) is validated here by pySHACL,
 over the same shapes graph (so nested references resolve) and the same data graph, for those shapes
 only. Their results join the compiled ones in the same `Report`: grouped by criterion for the
 decision, and written into the same sh:ValidationReport (`reasoner.shacl.report_graph`).

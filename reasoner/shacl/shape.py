@@ -50,7 +50,7 @@ class CompiledShape:
     """One shape: its value nodes, its constraints as (holds, report) closures, its metadata."""
 
     __slots__ = ("node", "path", "values", "severity", "messages", "deactivated", "constraints",
-                 "owner", "path_key", "pathless", "targets")
+                 "owner", "path_key", "pathless", "targets", "_at")
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -64,6 +64,23 @@ class CompiledShape:
         self.path_key: tuple | None = None
         self.pathless = True
         self.targets: Callable[[Index], Iterable[Node]] | None = None
+        self._at: dict[Node, CompiledShape] | None = None
+
+    def at(self, predicate: Node) -> CompiledShape:
+        """This shape as the source of a result whose sh:resultPath is `predicate`, not the shape's own
+        path: sh:closed reports each offending triple with its predicate (SHACL 1.0 §4.8.1). The same
+        node, severity, messages and owner; one object per predicate, so results stay comparable by
+        identity and the reports cache what depends on (shape, component) once each."""
+        views = self._at
+        if views is None:
+            views = self._at = {}
+        view = views.get(predicate)
+        if view is None:
+            view = views[predicate] = CompiledShape(self.node)
+            view.severity, view.messages, view.owner = self.severity, self.messages, self.owner
+            view.deactivated = self.deactivated
+            view.path, view.path_key, view.pathless = predicate, (predicate,), False
+        return view
 
     def report(self, idx: Index, focus: Node, out: list[Result]) -> None:
         """pySHACL's `Shape.validate(focus=...)`: every result, appended to `out`."""
