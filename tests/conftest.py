@@ -104,7 +104,7 @@ SHARE_A_WORKER = {
 # They go first, so that with several workers the short tests fill in around them.
 SLOW_FIRST = ("test_docs.py", "test_fastpath_differential.py", "test_wheel.py", "test_endpoint.py",
               "test_html_browser.py", "test_review.py", "test_spark.py", "test_first_use.py",
-              "test_witness.py", "test_lint.py", "test_ontology.py", "test_versions.py")
+              "test_witness.py", "test_lint.py", "test_lint_meta.py", "test_ontology.py", "test_versions.py")
 
 
 def pytest_xdist_make_scheduler(config, log):
