@@ -319,19 +319,25 @@ def write(entry_key: str, value: Any, known: frozenset) -> bool:
         payload = buffer.getvalue()
         header = (FORMAT + entry_key.encode() + b"\n"
                   + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n")
-        fd, tmp = tempfile.mkstemp(prefix=".kb-", suffix=".tmp", dir=where)  # 0600
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(header + payload)
-            os.replace(tmp, where / f"kb-{entry_key}.pickle")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_whole(where, f"kb-{entry_key}.pickle", header + payload)
         _prune(where)
     except Exception:  # noqa: BLE001 - e.g. a read-only home, or a value that does not pickle: no cache
         return False
     return True
 
+
+
+def _write_whole(where: Path, name: str, data: bytes) -> None:
+    """`data` as `where/name`, written to a private temporary file (0600) and renamed into place: a
+    reader, or another process writing the same entry, sees the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(prefix="." + name.split("-", 1)[0] + "-", suffix=".tmp", dir=where)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, where / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 NOTE = b"blincyto-note 1\n"
 NOTES_KEPT = 64  # notes are small: a verdict each
@@ -375,14 +381,7 @@ def write_note(entry_key: str, text: str) -> bool:
             return False
         payload = text.encode("utf-8")
         header = NOTE + entry_key.encode() + b"\n" + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n"
-        fd, tmp = tempfile.mkstemp(prefix=".note-", suffix=".tmp", dir=where)  # 0600
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(header + payload)
-            os.replace(tmp, where / f"note-{entry_key}.txt")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_whole(where, f"note-{entry_key}.txt", header + payload)
         notes = sorted(where.glob("note-*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in notes[NOTES_KEPT:]:
             old.unlink(missing_ok=True)

@@ -54,7 +54,8 @@ def _closed(cs: Compiler, shape: CompiledShape, params: set, stack):
     def message(dg, focus, value):
         return "Node {} is closed. It cannot have value: {}".format(stringify(dg, focus), stringify(dg, value))
 
-    def holds(idx, focus, values):
+    def offending(idx, values):
+        """(predicate, object) of every triple of a value node that the shape does not allow."""
         out = idx.out
         for v in values:
             by_p = out.get(v)
@@ -63,19 +64,14 @@ def _closed(cs: Compiler, shape: CompiledShape, params: set, stack):
                     if p not in allowed_:
                         for o in objects:
                             if p != rdf_type or o != resource:
-                                return False
-        return True
+                                yield p, o
+
+    def holds(idx, focus, values):
+        return next(offending(idx, values), None) is None
 
     def report(idx, focus, values, results):
-        out = idx.out
-        for v in values:
-            by_p = out.get(v)
-            if by_p:
-                for p, objects in by_p.items():
-                    if p not in allowed_:
-                        for o in objects:
-                            if p != rdf_type or o != resource:
-                                results.append((focus, o, at(p), _ClosedConstraintComponent, message))
+        for p, o in offending(idx, values):
+            results.append((focus, o, at(p), _ClosedConstraintComponent, message))
     holds.spec = ("closed", allowed_, _ClosedConstraintComponent, message, at)
     return holds, report
 
