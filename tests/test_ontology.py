@@ -298,12 +298,29 @@ def reasoned(tmp_path_factory, kb):
 
     world = owlready2.World()
     world.get_ontology(path.as_uri()).load()
+    java = owlready2.JAVA_EXE
+    owlready2.JAVA_EXE = str(_quick_java(path.parent, shutil.which("java")))
     try:
         owlready2.sync_reasoner(world, infer_property_values=False, debug=0,
                                 ignore_unsupported_datatypes=True)
     except owlready2.OwlReadyInconsistentOntologyError as exc:  # pragma: no cover - the failure
         pytest.fail(f"HermiT: the knowledge base is inconsistent: {exc}")
+    finally:
+        owlready2.JAVA_EXE = java
     return world
+
+
+def _quick_java(where: Path, java: str) -> Path:
+    """`java` with the JVM flags lint gives HermiT (reasoner/authoring/hermit.py `JVM`: the first JIT
+    tier only, one GC thread): a run this short spends most of its CPU compiling Java, and HermiT's
+    answers do not depend on it. owlready2 takes no JVM flags but its `JAVA_EXE`."""
+    from reasoner.authoring.hermit import JVM
+
+    script = where / "java"
+    flags = " ".join(f for f in JVM if not f.startswith("-Xmx"))  # owlready2 gives its own heap
+    script.write_text(f'#!/bin/sh\nexec "{java}" {flags} "$@"\n')
+    script.chmod(0o755)
+    return script
 
 
 def _instances(world, cls_iri: str) -> set[str]:
