@@ -184,3 +184,18 @@ def test_manifests_are_checked(tmp_path):
     assert "exactly one version must be current, found 2" in text
     assert "bxv:madeUp: not declared" in text
     assert "two: needs dcterms:valid" in text and "one: needs" not in text
+
+
+def test_hermits_listing_is_read_as_full_iris_only():
+    """With -N HermiT lists each class as its full IRI; without it, it abbreviated with a default prefix
+    taken from one of the graph's owl:Ontology nodes (which one, by the order of the lines written: a
+    class came out as `:DiseaseDose` under one hash seed). A name lint cannot read is an error, never
+    a guess."""
+    from reasoner.authoring import hermit
+
+    assert "-N" in hermit.OPTIONS
+    listing = "\n\thttps://w3id.org/blincyto-pa/ns#DiseaseDose\n\thttp://www.w3.org/2002/07/owl#Nothing\n"
+    assert hermit._classes(listing) == ["https://w3id.org/blincyto-pa/ns#DiseaseDose"]
+    for unreadable in (":DiseaseDose", "bx:DiseaseDose", "DiseaseDose", "a b:c"):
+        with pytest.raises(hermit.HermitError, match="cannot read"):
+            hermit._classes("\t" + unreadable + "\n")

@@ -22,6 +22,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -37,11 +38,14 @@ from reasoner.policy import cache
 __all__ = ["HermitError", "Verdict", "content_key", "verdict"]
 
 FORMAT = "blincyto-hermit-verdict 1"
-# -U: the unsatisfiable classes; --ignoreUnsupportedDatatypes as lint always ran it (owlready2's flag)
-OPTIONS = ("-U", "--ignoreUnsupportedDatatypes")
+# -U: the unsatisfiable classes; --ignoreUnsupportedDatatypes as lint always ran it (owlready2's flag);
+# -N: every class as its full IRI. Without it HermiT abbreviates with a default prefix it takes from
+# one of the graph's owl:Ontology nodes, which one depending on the order of the lines written, so a
+# class could come out as `:DiseaseDose` with nothing to say what `:` stands for.
+OPTIONS = ("-U", "--ignoreUnsupportedDatatypes", "-N")
 JVM = ("-Xmx2000M", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")  # owlready2's heap; C1 only, one GC thread
-_HEADING = "Classes equivalent to 'owl:Nothing':"
-_PREFIXES = {"owl:": str(OWL)}
+_HEADING = f"Classes equivalent to '{OWL.Nothing}':"
+_FULL_IRI = re.compile(r'(?:[A-Za-z][A-Za-z0-9+.-]*://|urn:)[^\s<>"{}|^`\\]+')  # not `:Name`, not `bx:Name`
 
 
 class HermitError(RuntimeError):
@@ -99,15 +103,13 @@ def _run(graph: Graph, jar: Path) -> Verdict:
 
 
 def _classes(listing: str) -> list[str]:
+    """The classes HermiT listed under the heading (with -N, one full IRI a line), owl:Nothing left out."""
     out = []
     for line in filter(None, (x.strip() for x in listing.splitlines())):
-        if line.startswith("<") and line.endswith(">"):
-            out.append(line[1:-1])
-            continue
-        prefix = next((p for p in _PREFIXES if line.startswith(p)), None)
-        if prefix is None:
+        iri = line[1:-1] if line.startswith("<") and line.endswith(">") else line
+        if _FULL_IRI.fullmatch(iri) is None:
             raise HermitError(f"HermiT printed a class lint cannot read: {line[:200]}")
-        out.append(_PREFIXES[prefix] + line[len(prefix):])
+        out.append(iri)
     return [iri for iri in out if iri != str(OWL.Nothing)]
 
 
