@@ -307,37 +307,43 @@ def read(entry_key: str) -> Any | None:
 def write(entry_key: str, value: Any, known: frozenset) -> bool:
     """Keep `value` under `entry_key` (best effort: a cache that cannot be written is skipped);
     whether it was written."""
+    def payload() -> bytes:
+        buffer = io.BytesIO()
+        terms = [t for t in datagraph._CANONICAL.values() if type(t) in (URIRef, Literal) and t not in known]
+        _Writer(buffer, known).dump((terms, value))
+        return buffer.getvalue()
+    return _keep(FORMAT, entry_key, payload, "kb-", ".pickle", KEEP)
+
+
+def _keep(magic: bytes, entry_key: str, payload: Callable[[], bytes], kind: str, suffix: str, kept: int) -> bool:
+    """Keep `payload()` as `<kind><entry_key><suffix>` in the private directory, under a header of
+    `magic`, the key and the payload's digest (what `read` and `read_note` check); best effort. It is
+    written to a private temporary file (0600) renamed into place, so a reader, or another process
+    writing the same entry, sees the old file or the whole new one; then only the `kept` newest of
+    its kind stay (a reader holding an older one open still reads it whole)."""
     if not enabled():
         return False
     try:
         where = _private_dir(create=True)
         if where is None:
             return False
-        buffer = io.BytesIO()
-        terms = [t for t in datagraph._CANONICAL.values() if type(t) in (URIRef, Literal) and t not in known]
-        _Writer(buffer, known).dump((terms, value))
-        payload = buffer.getvalue()
-        header = (FORMAT + entry_key.encode() + b"\n"
-                  + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n")
-        _write_whole(where, f"kb-{entry_key}.pickle", header + payload)
-        _prune(where)
+        data = payload()
+        header = magic + entry_key.encode() + b"\n" + hashlib.blake2b(data, digest_size=32).hexdigest().encode() + b"\n"
+        fd, tmp = tempfile.mkstemp(prefix="." + kind, suffix=".tmp", dir=where)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(header + data)
+            os.replace(tmp, where / f"{kind}{entry_key}{suffix}")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        entries = sorted(where.glob(f"{kind}*{suffix}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[kept:]:
+            old.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - e.g. a read-only home, or a value that does not pickle: no cache
         return False
     return True
 
-
-
-def _write_whole(where: Path, name: str, data: bytes) -> None:
-    """`data` as `where/name`, written to a private temporary file (0600) and renamed into place: a
-    reader, or another process writing the same entry, sees the old file or the whole new one."""
-    fd, tmp = tempfile.mkstemp(prefix="." + name.split("-", 1)[0] + "-", suffix=".tmp", dir=where)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, where / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 NOTE = b"blincyto-note 1\n"
 NOTES_KEPT = 64  # notes are small: a verdict each
@@ -373,31 +379,10 @@ def read_note(entry_key: str) -> str | None:
 def write_note(entry_key: str, text: str) -> bool:
     """Keep `text` under `entry_key` as `write` keeps an entry (a temporary file renamed into place, so
     concurrent writers each write a whole note); best effort, whether it was written."""
-    if not enabled():
-        return False
-    try:
-        where = _private_dir(create=True)
-        if where is None:
-            return False
-        payload = text.encode("utf-8")
-        header = NOTE + entry_key.encode() + b"\n" + hashlib.blake2b(payload, digest_size=32).hexdigest().encode() + b"\n"
-        _write_whole(where, f"note-{entry_key}.txt", header + payload)
-        notes = sorted(where.glob("note-*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in notes[NOTES_KEPT:]:
-            old.unlink(missing_ok=True)
-    except Exception:  # noqa: BLE001 - a cache that cannot be written is skipped
-        return False
-    return True
+    return _keep(NOTE, entry_key, lambda: text.encode("utf-8"), "note-", ".txt", NOTES_KEPT)
 
 
 KEEP = 24  # entries kept: a few policy versions' and checkouts' worth; every code change is a new key
-
-
-def _prune(where: Path) -> None:
-    """Only the KEEP newest entries stay (a reader holding an older one open still reads it whole)."""
-    entries = sorted(where.glob("kb-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[KEEP:]:
-        old.unlink(missing_ok=True)
 
 
 def _entry(base_key: str, name: str) -> str:
