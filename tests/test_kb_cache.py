@@ -32,6 +32,28 @@ def cache_dir(tmp_path, monkeypatch):
     return where
 
 
+@pytest.fixture(scope="module")
+def _shipped_entries(tmp_path_factory):
+    """A cache directory as one load of the shipped knowledge base leaves it (built once a module)."""
+    where = tmp_path_factory.mktemp("shipped") / "cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BLINCYTO_CACHE_DIR", str(where))
+        mp.delenv("BLINCYTO_CACHE", raising=False)
+        kb_module.load()
+    assert list(where.glob("kb-*.pickle"))
+    return where
+
+
+@pytest.fixture
+def warm_cache_dir(cache_dir, _shipped_entries):
+    """`cache_dir` holding what a first load of the shipped knowledge base writes (for the tests whose
+    first load only sets the scene: copying its files is the same directory, without a build)."""
+    cache_dir.mkdir(mode=0o700)
+    for entry in _shipped_entries.iterdir():
+        shutil.copy2(entry, cache_dir / entry.name)  # the modes too (0600)
+    return cache_dir
+
+
 def _reads(monkeypatch) -> list[bool]:
     """Records, for every cache read, whether it was a hit."""
     hits: list[bool] = []
@@ -126,9 +148,12 @@ def test_a_changed_shapes_file_is_a_new_entry(cache_dir, tmp_path, monkeypatch):
     assert len(list(cache_dir.glob("kb-*.pickle"))) == 2
 
 
-def test_a_broken_shapes_file_fails_at_load_every_time(cache_dir, tmp_path, monkeypatch):
+def test_a_broken_shapes_file_fails_at_load_every_time(warm_cache_dir, tmp_path, monkeypatch):
+    cache_dir = warm_cache_dir
     folder = _shapes_copy(tmp_path, monkeypatch)
-    kb_module.load()  # the good policy is cached
+    hits = _reads(monkeypatch)
+    kb_module.load()  # the good policy is cached (the copy's files are the shipped ones: its entry)
+    assert hits == [True]
     path = sorted(folder.glob("*.ttl"))[0]
     path.write_text(path.read_text(encoding="utf-8")
                     + "\nshp:Broken a sh:NodeShape ; sh:targetClass bx:NoSuchClass .\n", encoding="utf-8")
@@ -139,9 +164,8 @@ def test_a_broken_shapes_file_fails_at_load_every_time(cache_dir, tmp_path, monk
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
-def test_a_corrupt_entry_is_ignored_and_rewritten(cache_dir, monkeypatch, damage):
-    kb_module.load()
-    (entry,) = cache_dir.glob("kb-*.pickle")
+def test_a_corrupt_entry_is_ignored_and_rewritten(warm_cache_dir, monkeypatch, damage):
+    (entry,) = warm_cache_dir.glob("kb-*.pickle")
     data = entry.read_bytes()
     damaged = {"truncate": data[: len(data) // 2], "flip": data[:-100] + bytes([data[-100] ^ 1]) + data[-99:],
                "garbage": b"\x80\x05not a pickle" * 10, "empty": b""}[damage]
@@ -154,8 +178,8 @@ def test_a_corrupt_entry_is_ignored_and_rewritten(cache_dir, monkeypatch, damage
     assert kb_module.load() is not None and hits == [False, True]
 
 
-def test_an_entry_under_another_key_is_not_read(cache_dir, monkeypatch):
-    kb_module.load()
+def test_an_entry_under_another_key_is_not_read(warm_cache_dir, monkeypatch):
+    cache_dir = warm_cache_dir
     (entry,) = cache_dir.glob("kb-*.pickle")
     other = cache_dir / ("kb-" + "0" * 64 + ".pickle")
     shutil.copy(entry, other)
@@ -169,8 +193,8 @@ def test_the_directory_and_entries_are_private(cache_dir):
         assert entry.stat().st_mode & 0o077 == 0, entry
 
 
-def test_a_directory_others_can_write_is_not_used(cache_dir, monkeypatch):
-    kb_module.load()
+def test_a_directory_others_can_write_is_not_used(warm_cache_dir, monkeypatch):
+    cache_dir = warm_cache_dir
     os.chmod(cache_dir, 0o777)
     hits = _reads(monkeypatch)
     kb_module.load()
@@ -340,18 +364,33 @@ def test_compiled_shapes_that_need_pyshacl_are_not_kept(cache_dir, monkeypatch):
 
 # -- a policy version's knowledge base ------------------------------------------------------------
 
+class _Missed(Exception):
+    """Raised instead of building a version's graphs: the load got past the cache read, a miss."""
+
+
 def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(cache_dir, tmp_path, monkeypatch):
     """`versions.load_kb`: a hit (no Turtle parsed) decides as a fresh load; an edit to the version's
     override, its manifest, its base's manifest or a Turtle file of its base is a new entry, never the
-    old one."""
+    old one (nor the entry of an edit before it). After the first edit, each load stops where a miss
+    builds the graphs: what is checked is the read, a miss under a key no load had before."""
     from reasoner.policy import versions
 
     for name in ("versions", "ontology", "shapes"):  # the manifests name ../../ontology/ and ../../shapes/
         shutil.copytree(ROOT / name, tmp_path / name)
     folder = tmp_path / "versions"
     hits = _reads(monkeypatch)
+    keys: list[str] = []  # the knowledge base's key of every read, in order
+    counted_read = cache.read
+
+    def read(entry):
+        before = len(hits)
+        value = counted_read(entry)
+        if len(hits) > before:
+            keys.append(entry)
+        return value
+    monkeypatch.setattr(cache, "read", read)
     fresh = versions.load_kb("draft-2025", directory=folder)
-    assert hits == [False]
+    assert hits == [False] and keys == [fresh.cache_key]
     parsed: list = []
     real_graphs = versions.graphs
     monkeypatch.setattr(versions, "graphs", lambda v: parsed.append(v) or real_graphs(v))
@@ -360,7 +399,13 @@ def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(cache
     engines = [Reasoner(kb=k) for k in (fresh, hit)]
     for path in CASES:
         assert _decide(engines[0], path) == _decide(engines[1], path), path.name
-    assert versions.load_kb("2024-08", directory=folder).cache_key != fresh.cache_key  # its base alone
+
+    def missed(v):
+        raise _Missed(v)
+    monkeypatch.setattr(versions, "graphs", missed)
+    with pytest.raises(_Missed):
+        versions.load_kb("2024-08", directory=folder)  # its base alone
+    assert hits[2:] == [False] and keys[-1] != fresh.cache_key
     override = next((folder / "draft-2025").glob("*.ttl"))
     for edited in (override, folder / "draft-2025" / "manifest.ttl", folder / "2024-08" / "manifest.ttl",
                    tmp_path / "shapes" / "initial.ttl"):
@@ -370,5 +415,12 @@ def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(cache
         else:
             edited.write_text(edited.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
         before = len(hits)
-        again = versions.load_kb("draft-2025", directory=folder)
-        assert hits[before:] == [False] and again.cache_key != fresh.cache_key, edited.name
+        if edited == override:  # built whole, and its entry written: the later edits must miss it too
+            monkeypatch.setattr(versions, "graphs", real_graphs)
+            again = versions.load_kb("draft-2025", directory=folder)
+            assert again.cache_key == keys[-1]
+            monkeypatch.setattr(versions, "graphs", missed)
+        else:
+            with pytest.raises(_Missed):
+                versions.load_kb("draft-2025", directory=folder)
+        assert hits[before:] == [False] and keys[-1] not in keys[:-1], edited.name
