@@ -138,13 +138,14 @@ print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM"
 """
 
 
-def memory(workdir: Path) -> dict:
-    """Peak RSS of a batch reading a 300 MB line (then one request), and of one reading /dev/zero for 5 s."""
+def memory(workdir: Path, line_mb: int = 300, zero_s: int = 5) -> dict:
+    """Peak RSS of a batch reading a `line_mb` MB line (then one request), and of one reading /dev/zero for
+    `zero_s` seconds."""
     from requestgen import requests
 
     line = workdir / "huge.jsonl"
     with line.open("wb") as f:
-        for _ in range(300):
+        for _ in range(line_mb):
             f.write(b"x" * (1 << 20))
         f.write(b"\n" + json.dumps(next(iter(requests(1, seed=1)))).encode() + b"\n")
     peak = subprocess.run([sys.executable, "-c", PEAK, str(line), str(workdir / "huge-out.jsonl")], cwd=ROOT,
@@ -157,15 +158,16 @@ def memory(workdir: Path) -> dict:
     proc = subprocess.Popen([*CLI, "batch", "/dev/zero", "-o", str(workdir / "zero-out.jsonl"), "--workers", "1"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rss = []
-    for _ in range(25):
+    for _ in range(max(5, zero_s * 5)):
         time.sleep(0.2)
         status = Path(f"/proc/{proc.pid}/status").read_text()
         rss.append(int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]))
     proc.kill()
     proc.wait()
-    return {"300 MB line then a request: peak RSS MB": int(peak[-1]) // 1024,
+    return {f"{line_mb} MB line then a request: peak RSS MB": int(peak[-1]) // 1024,
             "one request alone: peak RSS MB": int(baseline[-1]) // 1024,
-            "/dev/zero for 5 s: RSS MB at 1 s / max / at 5 s": f"{rss[4] // 1024} / {max(rss) // 1024} / {rss[-1] // 1024}"}
+            f"/dev/zero for {len(rss) // 5} s: RSS MB at 1 s / max / at {len(rss) // 5} s":
+                f"{rss[4] // 1024} / {max(rss) // 1024} / {rss[-1] // 1024}"}
 
 
 def full_disk(workdir: Path) -> dict:
@@ -198,6 +200,8 @@ def main() -> None:
     p.add_argument("--kill-records", type=int, default=4_000)
     p.add_argument("--kills", type=int, default=4)
     p.add_argument("--concurrent", type=int, default=2_000, help="requests of the run the others collide with")
+    p.add_argument("--line-mb", type=int, default=300, help="the one long line's size (MB)")
+    p.add_argument("--zero-seconds", type=int, default=5, help="how long a batch reads /dev/zero")
     args = p.parse_args()
     print(f"fuzz: {fuzz(args.fuzz)}")
     print("\n| input | bytes | seconds | outcome |\n|---|---:|---:|---|")
@@ -207,7 +211,7 @@ def main() -> None:
         work = Path(tmp)
         print(f"\nkill -9 and resume: {kill_and_resume(args.kill_records, args.kills, work)}")
         print(f"concurrent runs: {concurrent(args.concurrent, work)}")
-        print(f"memory: {memory(work)}")
+        print(f"memory: {memory(work, args.line_mb, args.zero_seconds)}")
         print(f"full disk: {full_disk(work)}")
 
 

@@ -18,11 +18,16 @@ from rdflib.collection import Collection
 from rdflib.namespace import SH
 
 from reasoner.authoring.lint import _Linter, meta_shapes
-from reasoner.policy.versions import shipped_graphs
+from reasoner.policy.versions import VersionGraphs, shipped_graphs
 
 
-def with_list(n: int):
-    vg = shipped_graphs()
+def with_list(shipped: VersionGraphs, n: int) -> VersionGraphs:
+    """The shipped graphs (parsed once, copied here: parsing is not what is timed) with the list added."""
+    shapes = type(shipped.shapes)()
+    for prefix, namespace in shipped.shapes.namespaces():
+        shapes.bind(prefix, namespace, override=True)
+    shapes += shipped.shapes
+    vg = VersionGraphs(shipped.ontology, shapes, shipped.origin)
     if n:
         shape, prop, head = URIRef("urn:bench:InShape"), BNode(), BNode()
         vg.shapes.add((shape, SH.property, prop))
@@ -47,11 +52,12 @@ def main() -> None:
 
     compiled = cpu(meta_shapes)
     print(f"SHACL-SHACL compiled once a process  {compiled:7.2f} s")
-    shipped = with_list(0)
+    parsed = shipped_graphs()
+    shipped = with_list(parsed, 0)
     first = cpu(lambda: _Linter(shipped).shacl_shacl())
     print(f"no list, first run      lint's step {first:7.2f} s  (writes the generated code)")
     for n in [0, *args.sizes]:
-        vg = with_list(n)
+        vg = with_list(parsed, n)
         times = []
         for _ in range(3):  # the least of three: the machine is shared
             linter = _Linter(vg)
@@ -59,7 +65,7 @@ def main() -> None:
         what = f"sh:in of {n:6} values" if n else "no list               "
         print(f"{what}  lint's step {min(times):7.2f} s  ({len(linter.found)} findings)")
     for n in args.pyshacl:
-        vg = with_list(n)
+        vg = with_list(parsed, n)
         t = cpu(lambda: meta_validate(vg.shapes, inference="none"))
         print(f"sh:in of {n:6} values  pySHACL's meta-validation {t:7.2f} s")
 

@@ -229,6 +229,7 @@ def _workspace(tmp: Path) -> Path:
         git = ["git", "-c", "user.name=docs-test", "-c", "user.email=docs-test@localhost"]
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "docs-test copy"]):
             subprocess.run(git + args, cwd=checkout, check=True, capture_output=True)
+    _bytecode(checkout)
     shared = ROOT.parent / "shared"
     if shared.is_dir():
         (tmp / "shared").symlink_to(shared, target_is_directory=True)
@@ -249,6 +250,27 @@ def _workspace(tmp: Path) -> Path:
         path.chmod(0o755)
     (bin_dir / "activate").write_text(f'PATH="{bin_dir}:$PATH"; export PATH\n')
     return checkout
+
+
+def _bytecode(checkout: Path) -> None:
+    """The checkout's compiled modules (this interpreter's, `__pycache__/NAME.TAG.pyc`) copied beside the
+    copy's sources, as a clone has them after its first run: otherwise the page's first few commands
+    compile the package again (seconds of CPU a page). Python checks each against its source's size and
+    time (kept by the copy), so a stale one is compiled again, as in the checkout; git ignores them."""
+    tag = sys.implementation.cache_tag
+    if tag is None:
+        return
+    for folder, dirs, _ in os.walk(ROOT):
+        rel = Path(folder).relative_to(ROOT)
+        dirs[:] = [d for d in dirs if (checkout / rel / d).is_dir() or d == "__pycache__"]  # the copy's folders
+        if rel.name != "__pycache__":
+            continue
+        dirs[:] = []
+        compiled = list(Path(folder).glob(f"*.{tag}.pyc"))
+        if compiled:
+            (checkout / rel).mkdir(exist_ok=True)
+            for pyc in compiled:
+                shutil.copy2(pyc, checkout / rel / pyc.name)
 
 
 def _env(checkout: Path) -> dict[str, str]:
