@@ -87,3 +87,38 @@ def test_source_and_constants_rebuild_the_run(reasoner_for):
         idx = Index(graph)
         again.run(idx, idx.out, idx.typed, b)
         assert _counted(a) == _counted(b)
+
+
+_COUNT_GENERATED_COMPILES = """
+import builtins, json, sys
+compiled = []
+real = builtins.compile
+def counting(source, filename, *args, **kwargs):
+    if filename == "<generated shapes>":
+        compiled.append(filename)
+    return real(source, filename, *args, **kwargs)
+builtins.compile = counting
+import reasoner
+engine = reasoner.default_reasoner()
+det = engine.evaluate(json.load(open(sys.argv[1])))
+print(json.dumps({"compiled": len(compiled), "decision": det["decision"], "cached": engine.kb.cache_key is not None}))
+"""
+
+
+def test_a_cached_knowledge_base_runs_its_generated_shapes_without_compiling_them(tmp_path):
+    """The KB cache keeps the generated module as its code: the process that writes the entry compiles
+    it once, every later one runs it as read (and decides the same). The run's own cache: the first
+    process finds the entry written already, or writes it."""
+    import os
+    import subprocess
+    import sys
+
+    root = HERE.parent
+    example = root / "examples" / "approve-initial-ph-negative-consolidation-commercial.json"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("BLINCYTO_CACHE", None)
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _COUNT_GENERATED_COMPILES, str(example)], env=env,
+                                      cwd=tmp_path, capture_output=True, text=True, check=True).stdout)
+            for _ in range(2)]
+    assert runs[0]["compiled"] in (0, 1) and runs[0]["decision"] == "approve" and runs[0]["cached"]
+    assert runs[1] == {"compiled": 0, "decision": "approve", "cached": True}
