@@ -42,8 +42,8 @@ def _reads(monkeypatch) -> list[bool]:
         keys.add(real_key(inputs, **how))
         return real_key(inputs, **how)
 
-    def read(entry):
-        value = real_read(entry)
+    def read(entry, *kind):
+        value = real_read(entry, *kind)
         if entry in keys:  # the knowledge base's entry (not a table derived from it)
             hits.append(value is not None)
         return value

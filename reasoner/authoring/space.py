@@ -31,6 +31,9 @@ class _Absent:
     def __repr__(self) -> str:
         return "(absent)"
 
+    def __reduce__(self) -> str:
+        return "ABSENT"  # pickled by name: read back, it is this module's one ABSENT (witnesses are cached)
+
 
 ABSENT = _Absent()
 FIXED = ("id", "policy", "request_type", "request_date")  # the search never changes these
@@ -57,6 +60,9 @@ class RequestSpace:
         context = json.loads(contract_file("context.jsonld").read_text())["@context"]
         self.context: dict[str, dict] = {}
         _walk_context(context, (), self.context)
+        # what the search asks again and again (~1,000 requests a version), worked out once
+        self._facts: dict[tuple[URIRef, ...], dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]]] = {}
+        self._individuals_of: dict[tuple, tuple[list[str], list[str]]] = {}
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -81,7 +87,14 @@ class RequestSpace:
         return self.kb.derived_fields.get(path[-1], ()) if path else ()
 
     def facts(self, shapes: Iterable[URIRef]) -> dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]]:
-        """Per contract field: the paths (and what they mention) of these shapes that read it."""
+        """Per contract field: the paths (and what they mention) of these shapes that read it (worked
+        out once per list of shapes: the caller reads it, never changes it)."""
+        shapes = tuple(shapes)
+        if shapes not in self._facts:
+            self._facts[shapes] = self._read_facts(shapes)
+        return self._facts[shapes]
+
+    def _read_facts(self, shapes: tuple[URIRef, ...]) -> dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]]:
         out: dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]] = {}
         for shape in shapes:
             # in path order, not the graph's (which follows hashing): the same version, the same search
@@ -111,8 +124,19 @@ class RequestSpace:
                         out.setdefault(name, cat)
         return out
 
+    @cached_property
+    def _labels_of(self) -> dict[str, dict[URIRef, list[str]]]:
+        """Per label category, each individual's labels, sorted."""
+        out: dict[str, dict[URIRef, list[str]]] = {}
+        for cat, labels in self.kb.labels.items():
+            by_iri: dict[URIRef, list[str]] = {}
+            for label, iri in labels.items():
+                by_iri.setdefault(iri, []).append(label)
+            out[cat] = {iri: sorted(names) for iri, names in by_iri.items()}
+        return out
+
     def _label(self, cat: str, iri: URIRef) -> str:
-        labels = sorted(k for k, v in self.kb.labels[cat].items() if v == iri)
+        labels = self._labels_of[cat][iri]
         title = self.kb.titles.get(iri, "")
         return title if title.casefold() in labels else min(labels, key=len)
 
@@ -121,7 +145,15 @@ class RequestSpace:
         return iri in facts.values or bool(types & facts.classes)
 
     def _individuals(self, name: str, facts: list[PathFacts]) -> tuple[list[str], list[str]]:
-        """Labels of KB individuals that meet what the shapes mention, one per mention; then others."""
+        """Labels of KB individuals that meet what the shapes mention, one per mention; then others
+        (worked out once per field and mentions; the caller copies before it changes them)."""
+        key = (name, tuple((frozenset(f.classes), frozenset(f.values), frozenset(f.numbers), f.min_length)
+                           for f in facts))
+        if key not in self._individuals_of:
+            self._individuals_of[key] = self._find_individuals(name, facts)
+        return self._individuals_of[key]
+
+    def _find_individuals(self, name: str, facts: list[PathFacts]) -> tuple[list[str], list[str]]:
         cat = self._category_of_field.get(name)
         if cat is None:
             return [], []
