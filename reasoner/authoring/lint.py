@@ -412,10 +412,13 @@ def parsed_once() -> Callable[[Path], Graph]:
     return parse
 
 
-def lint_manifests(directory: Path, parse: Callable[[Path], Graph] | None = None) -> list[LintFinding]:
+def lint_manifests(directory: Path, parse: Callable[[Path], Graph] | None = None,
+                   built: dict[Path, VersionGraphs] | None = None) -> list[LintFinding]:
     """Every manifest under `directory`: terms declared, graphs present, one current version.
-    `parse`: how a graph file is read (default: `parsed_once()`, for this call)."""
+    `parse`: how a graph file is read (default: `parsed_once()`, for this call); `built`: graphs
+    already built, by manifest (the linted version's)."""
     parse = parse or parsed_once()
+    built = built or {}
     found: list[LintFinding] = []
     vocab_path = directory / "vocabulary.ttl"
     if not vocab_path.is_file():
@@ -450,11 +453,11 @@ def lint_manifests(directory: Path, parse: Callable[[Path], Graph] | None = None
             found.append(LintFinding(WARNING, "manifest", shown, v.identifier,
                                      f"folder {path.parent.name!r} differs from the identifier"))
         try:
-            built = graphs(v, parse)
+            vg = built.get(v.manifest) or graphs(v, parse)
         except Exception as exc:  # noqa: BLE001
             found.append(LintFinding(ERROR, "manifest", shown, v.identifier, f"graphs do not load: {exc}"))
             continue
-        current = set(built.ontology.objects(None, BX.currentVersion))
+        current = set(vg.ontology.objects(None, BX.currentVersion))
         if v.policy_version is not None and current != {v.policy_version}:
             found.append(LintFinding(ERROR, "manifest", shown, v.identifier,
                                      f"bxv:policyVersion {qname(v.policy_version)} but the graphs' "
@@ -476,9 +479,10 @@ def lint(version: str | Path | PolicyVersion | None = None, versions_dir: Path |
 
     directory = Path(versions_dir) if versions_dir is not None else default_dir()
     parse = parsed_once()
-    vg = shipped_graphs(parse) if version is None else graphs(resolve(version, directory), parse)
+    linted = None if version is None else resolve(version, directory)
+    vg = shipped_graphs(parse) if linted is None else graphs(linted, parse)
     found = lint_graphs(vg, hermit=hermit, shacl_shacl=shacl_shacl)
     if directory.is_dir():
-        found += lint_manifests(directory, parse)
+        found += lint_manifests(directory, parse, {} if linted is None else {linted.manifest: vg})
     order = {ERROR: 0, WARNING: 1, INFO: 2}
     return sorted(found, key=lambda f: (order[f.level], f.check, f.file, f.term))
