@@ -293,10 +293,12 @@ class _Linter:
             self.found.append(LintFinding(WARNING, "consistency", "", qname(iri),
                                           "owl:imports is not followed (nothing is fetched at run time): HermiT "
                                           "checked the version's own graphs; put what it needs in them"))
-        local = Graph()
-        for triple in self.o.triples((None, None, None)):
-            if triple[1] != OWL.imports:  # HermiT (OWL API) would download each imported ontology
-                local.add(triple)
+        local = self.o  # read, never changed
+        if imports:
+            local = Graph()
+            for triple in self.o.triples((None, None, None)):
+                if triple[1] != OWL.imports:  # HermiT (OWL API) would download each imported ontology
+                    local.add(triple)
         try:
             found = verdict(local)
         except HermitError as exc:
