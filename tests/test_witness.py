@@ -5,8 +5,9 @@ policy says: every pathway of the tree gets one; a pathway added in Turtle gets 
 a pathway whose shapes contradict each other is reported unreachable.
 
 The search's result is kept by content (find_witnesses, reasoner/policy/cache.py). The tests of the
-search run it for real (`refresh=True`: never a kept result) and keep what they found; the command
-line's test reads it back and must print exactly what the search found. How it is kept (the key, the
+search on the shipped graphs, on a pathway added in Turtle and on an unreachable one run it for real
+(`refresh=True`: never a kept result) and keep what they found; the command line's test reads it back
+and must print exactly what the search found. How it is kept (the key, the
 ABSENT marker read back as itself) is tested with a stand-in search.
 """
 from __future__ import annotations
@@ -70,7 +71,7 @@ def test_witnesses_carry_the_thresholds_of_the_version_they_are_built_for():
     shape = draft.kb.by_number("I.A.5.a").shape
     limit = next(o.toPython() for s, o in draft.kb.shapes.subject_objects(SH.maxInclusive)
                  if draft.kb.shape_owner.get(str(s)) == shape)
-    ws = find_witnesses(draft, WHEN, refresh=True)
+    ws = find_witnesses(draft, WHEN)  # kept or searched (the review in tests/test_html_browser.py asks the same)
     doses = {w.request["dose"]["value"] for w in ws if w.request.get("request_type") == "initial"}
     assert doses and all(d <= limit for d in doses)
     assert all(w.reachable for w in ws)
