@@ -40,6 +40,11 @@ FIXED = ("id", "policy", "request_type", "request_date")  # the search never cha
 NEUTRAL_TEXT = "witness: text supplied"
 
 
+def _facts_key(facts: list[PathFacts]) -> tuple:
+    """What a list of mentions says, as a key (PathFacts hold sets)."""
+    return tuple((frozenset(f.classes), frozenset(f.values), frozenset(f.numbers), f.min_length) for f in facts)
+
+
 def _walk_context(ctx: dict, names: tuple[str, ...], out: dict[str, dict]) -> None:
     for term, definition in ctx.items():
         if term.startswith("@") or not isinstance(definition, dict):
@@ -63,6 +68,7 @@ class RequestSpace:
         # what the search asks again and again (~1,000 requests a version), worked out once
         self._facts: dict[tuple[URIRef, ...], dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]]] = {}
         self._individuals_of: dict[tuple, tuple[list[str], list[str]]] = {}
+        self._values_of: dict[tuple, list[Any]] = {}
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -147,8 +153,7 @@ class RequestSpace:
     def _individuals(self, name: str, facts: list[PathFacts]) -> tuple[list[str], list[str]]:
         """Labels of KB individuals that meet what the shapes mention, one per mention; then others
         (worked out once per field and mentions; the caller copies before it changes them)."""
-        key = (name, tuple((frozenset(f.classes), frozenset(f.values), frozenset(f.numbers), f.min_length)
-                           for f in facts))
+        key = (name, _facts_key(facts))
         if key not in self._individuals_of:
             self._individuals_of[key] = self._find_individuals(name, facts)
         return self._individuals_of[key]
@@ -200,10 +205,27 @@ class RequestSpace:
 
     def candidates(self, name: str, request: dict[str, Any],
                    facts: list[PathFacts] | None = None) -> list[Any]:
-        """Values to try for a field, those the shapes mention first; ABSENT when the field is optional."""
+        """Values to try for a field, those the shapes mention first; ABSENT when the field is optional.
+        Only dates and objects depend on the request; the others are worked out once per field and
+        mentions (each call gets its own lists)."""
         if not facts:
             facts = [f for _, f in self.all_facts.get(name, [])]
         schema, required = self.field_schema(name)
+        kind = schema.get("type")
+        if kind == "string" and schema.get("format") == "date":
+            out = self._dates(name, request, facts)
+        elif kind == "object":
+            out = self._objects(name, schema, request)
+        else:
+            key = (name, _facts_key(facts))
+            if key not in self._values_of:
+                self._values_of[key] = self._values(name, schema, facts)
+            out = [list(v) if isinstance(v, list) else v for v in self._values_of[key]]
+        if not required:
+            out.append(ABSENT)
+        return out
+
+    def _values(self, name: str, schema: dict, facts: list[PathFacts]) -> list[Any]:
         kind = schema.get("type")
         out: list[Any] = []
         if "enum" in schema:
@@ -225,15 +247,9 @@ class RequestSpace:
             counts = self._around({n for f in facts for n in f.numbers}, True)
             out = [[m] for m in meeting] + [[]]
             out += [others[:n] for n in counts if 0 < n <= len(others)]
-        elif kind == "string" and schema.get("format") == "date":
-            out = self._dates(name, request, facts)
         elif kind == "string":
             meeting, others = self._individuals(name, facts)
             out = meeting + others[:1] if (meeting or others) else [NEUTRAL_TEXT]
-        elif kind == "object":
-            out = self._objects(name, schema, request)
-        if not required:
-            out.append(ABSENT)
         return out
 
     def _dates(self, name: str, request: dict[str, Any], facts: list[PathFacts]) -> list[str]:
