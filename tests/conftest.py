@@ -77,7 +77,8 @@ def spark():
     pytest.importorskip("pyspark")
     from reasoner.pipelines.spark import local_session
 
-    session = local_session(2)
+    # a short job: the first JIT tier and one GC thread, as lint runs HermiT (the JVM's CPU 34 -> 16 s)
+    session = local_session(2, java_options="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
     yield session
     session.stop()
 

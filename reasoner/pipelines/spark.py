@@ -88,8 +88,12 @@ def determinations(df: Any, column: str = "request") -> Any:
 # blincyto batch --spark
 # ---------------------------------------------------------------------------------------------
 
-def local_session(workers: int | None = None) -> Any:
-    """A local Spark session whose Python workers run this interpreter and can import `reasoner`."""
+def local_session(workers: int | None = None, java_options: str | None = None) -> Any:
+    """A local Spark session whose Python workers run this interpreter and can import `reasoner`.
+
+    `java_options`: the driver JVM's flags (`spark.driver.extraJavaOptions`), e.g. the first JIT tier
+    and one GC thread for a short job, where the JVM's start and its optimising compiler cost more
+    than the job (the test suite's session: half the JVM's CPU)."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -98,12 +102,14 @@ def local_session(workers: int | None = None) -> Any:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if package_parent not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([package_parent, *paths])
-    spark = (SparkSession.builder.master(f"local[{workers or os.cpu_count() or 1}]")
-             .appName("blincyto-batch")
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false")  # the batch prints its own summary
-             .config("spark.sql.shuffle.partitions", str(max(2, (workers or 2) * 2)))
-             .getOrCreate())
+    builder = (SparkSession.builder.master(f"local[{workers or os.cpu_count() or 1}]")
+               .appName("blincyto-batch")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")  # the batch prints its own summary
+               .config("spark.sql.shuffle.partitions", str(max(2, (workers or 2) * 2))))
+    if java_options:
+        builder = builder.config("spark.driver.extraJavaOptions", java_options)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

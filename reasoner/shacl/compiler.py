@@ -72,6 +72,7 @@ class CompiledShapes:
         self.not_compiled: dict[Node, str] = {}
         self.reference = None
         self.clones = Clones()  # the report's copies of shapes-graph nodes, as N-Quads templates
+        self.report_templates: dict = {}  # the same, as rdflib triples (report_graph.Template)
         try:
             self._load()
         except ShapeError as exc:
@@ -126,7 +127,8 @@ class CompiledShapes:
             reference.group(foreign, self._owner, by_shape)
         conforms = not results and not foreign  # SHACL 1.0 §3.6.1: any result, of any severity
         parts = RunParts(self.graph, data, conforms, results, foreign, reference, self.clones)
-        return Report(lambda: report_graph(*parts[:6]), conforms, by_shape, parts)
+        templates = self.report_templates
+        return Report(lambda: report_graph(*parts[:6], templates=templates), conforms, by_shape, parts)
 
     @property
     def generated(self) -> Generated:
