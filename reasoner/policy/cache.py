@@ -27,6 +27,7 @@ the ontology's content (reasoner/authoring/hermit.py), with the same directory, 
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import importlib
@@ -84,14 +85,30 @@ def key(inputs: Iterable[Path], recipe: str = "") -> str:
     pickle depends on (Python, rdflib); `recipe`: what else decides the value (the inputs' roles)."""
     h = hashlib.blake2b(FORMAT, digest_size=32)
     h.update(f"{sys.version}\0{RDFLIB_VERSION}\0{len(recipe)}\0{recipe}\0".encode())
-    named = [(os.path.basename(path), path) for path in inputs]  # content, not place
-    for label, files in (("input", named), ("code", _package_files())):
-        for name, path in files:
-            with open(path, "rb") as f:
-                data = f.read()
-            h.update(f"{label}\0{name}\0{len(data)}\0".encode())
-            h.update(data)
+    _hash_files(h, "input", [(os.path.basename(path), path) for path in inputs])  # content, not place
+    h.update(_code_digest())
     return h.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    """The package's code as this process imported it, hashed once a process: a process that runs
+    older code than the files now on disk (the package upgraded under a running server) keys what it
+    writes by the code it runs, never by the new files', which its objects would not match."""
+    h = hashlib.blake2b(b"code", digest_size=32)
+    _hash_files(h, "code", _package_files())
+    return h.digest()
+
+
+def _hash_files(h: Any, label: str, files: Iterable[tuple[str, str | Path]]) -> None:
+    for name, path in files:
+        with open(path, "rb") as f:
+            data = f.read()
+        h.update(f"{label}\0{name}\0{len(data)}\0".encode())
+        h.update(data)
+
+
+_code_digest()  # when the package is imported, not at a later first load (about 6 ms)
 
 
 def _private_dir(create: bool) -> Path | None:

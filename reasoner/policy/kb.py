@@ -253,6 +253,8 @@ def load(extra_kb: Iterable[Path] = (), ontology: Graph | None = None, shapes: G
         kb.cache_key = entry  # only reached by a knowledge base that passed every load check
         # with the compiled shapes when they pickle (cache.py writes the package's closures) and need no
         # pySHACL (its objects are not read back from a cache), else without them
+        if not kb.compiled.not_compiled:
+            _ = kb.compiled.generated  # written now, kept as code: a cold start does not compile it
         if kb.compiled.not_compiled or not cache.write(entry, (kb, derived), known):
             cache.write(entry, (replace(kb, compiled=None), derived), known)
     return kb

@@ -23,6 +23,7 @@ way to name those objects again (by shape node and constraint) to skip generatin
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 from rdflib import RDFS, Literal, URIRef
@@ -45,16 +46,24 @@ RUNTIME = {"E": _EMPTY, "TYPE_": TYPE, "Literal": Literal, "SEQ": sequence, "RES
 
 
 class Generated:
-    """The generated module: its source, the objects it names, and its `run(idx, out, typed, res)`."""
+    """The generated module: its source, the objects it names, its code and its `run(idx, out, typed, res)`.
 
-    __slots__ = ("source", "constants", "run")
+    Pickled as its code, not its source (the KB cache marshals code objects, policy/cache.py), so a
+    process that reads the cached knowledge base runs the shapes without compiling 4,000 lines again
+    (about 0.07 s of a cold start)."""
 
-    def __init__(self, source: str, constants: dict[str, Any]) -> None:
+    __slots__ = ("source", "constants", "code", "run")
+
+    def __init__(self, source: str, constants: dict[str, Any], code: CodeType | None = None) -> None:
         self.source = source
         self.constants = constants
+        self.code = compile(source, "<generated shapes>", "exec") if code is None else code
         namespace = {**RUNTIME, **constants}
-        exec(compile(source, "<generated shapes>", "exec"), namespace)  # noqa: S102 - our own source
+        exec(self.code, namespace)  # noqa: S102 - our own source
         self.run: Callable[..., None] = namespace["run"]
+
+    def __reduce__(self) -> tuple:
+        return Generated, (self.source, self.constants, self.code)
 
 
 def generate(top: list[CompiledShape], path_numbers: dict[tuple, int]) -> Generated:

@@ -133,7 +133,8 @@ class CompiledShapes:
     @property
     def generated(self) -> Generated:
         """The same checks as straight-line Python source (reasoner.shacl.codegen): what `run` calls.
-        Written once, on first use (about 0.03 s of CPU, most of it Python's `compile`)."""
+        Written once, on first use (about 0.1 s of CPU, most of it Python's `compile`), or before a
+        knowledge base is cached (policy/kb.py), which then keeps it as its code."""
         if self._generated is None:
             self._generated = generate(self._active, self._path_numbers)
         return self._generated
