@@ -97,6 +97,7 @@ SHARE_A_WORKER = {
     "tests/test_endpoint.py::": "endpoint",
     "tests/test_endpoint_hostile.py::": "endpoint-hostile",
     "tests/test_witness.py::": "witness",
+    "tests/test_architecture.py::": "architecture",  # the package's import graph, parsed once
 }
 
 

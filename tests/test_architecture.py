@@ -13,6 +13,8 @@ The import graph of `reasoner` is read with `ast` (nothing is imported; imports 
 from __future__ import annotations
 
 import ast
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,18 +81,32 @@ def _targets(module: str, node: ast.AST) -> list[str]:
     return out
 
 
+def _imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, however deeply nested (in a function, an `if TYPE_CHECKING:`, a `try:`):
+    an import is a statement, so only statement lists are walked, not every expression (ast.walk
+    visited ten times the nodes: most of this module's cost, in every pytest-xdist worker)."""
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(child for child in getattr(node, name, ()) if isinstance(child, ast.AST))
+
+
+@functools.cache
 def _edges() -> dict[str, set[str]]:
+    """module -> the reasoner modules it imports; parsed when a test first asks (about 1 s: only the
+    worker that runs this file's tests, conftest's SHARE_A_WORKER, pays for it)."""
     edges: dict[str, set[str]] = {m: set() for m in MODULES}
     for module, path in MODULES.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for target in _targets(module, node):
-                    if target != module and not module.startswith(target + "."):
-                        edges[module].add(target)
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            for target in _targets(module, node):
+                if target != module and not module.startswith(target + "."):
+                    edges[module].add(target)
     return edges
 
-
-EDGES = _edges()
 
 
 def _package(module: str) -> str | None:
@@ -107,25 +123,25 @@ def test_every_module_lives_in_a_subpackage():
 
 @pytest.mark.parametrize("package", sorted(LAYERS))
 def test_a_package_imports_only_packages_below_it(package):
-    wrong = sorted((m, t) for m, targets in EDGES.items() if _package(m) == package
+    wrong = sorted((m, t) for m, targets in _edges().items() if _package(m) == package
                    for t in targets if _package(t) not in {package, *LAYERS[package]})
     assert not wrong, f"{package} imports above or beside itself: {wrong}"
 
 
 def test_the_public_api_imports_only_what_it_re_exports():
     for module, allowed in FACADE.items():
-        wrong = sorted(t for t in EDGES[module] if _package(t) not in allowed)
+        wrong = sorted(t for t in _edges()[module] if _package(t) not in allowed)
         assert not wrong, f"{module} imports {wrong}"
 
 
 def test_nothing_inside_imports_the_public_api():
-    wrong = sorted(m for m, targets in EDGES.items() if "reasoner" in targets and m not in TOP_LEVEL)
+    wrong = sorted(m for m, targets in _edges().items() if "reasoner" in targets and m not in TOP_LEVEL)
     assert not wrong, f"modules importing the public API `reasoner` instead of the layer below: {wrong}"
 
 
 def test_the_core_knows_nothing_of_its_audiences():
     audiences = set(LAYERS) - CORE
-    wrong = sorted((m, t) for m, targets in EDGES.items() if _package(m) in CORE
+    wrong = sorted((m, t) for m, targets in _edges().items() if _package(m) in CORE
                    for t in targets if _package(t) in audiences)
     assert not wrong
 
@@ -141,7 +157,7 @@ def test_no_import_cycles():
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
-        for w in EDGES[v]:
+        for w in _edges()[v]:
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -166,9 +182,9 @@ def test_no_import_cycles():
 
 def test_the_checker_sees_imports():
     """The graph is not empty by mistake: known edges are found."""
-    assert "reasoner.policy.kb" in EDGES["reasoner.flow.enrich"]
-    assert "reasoner.shacl.report" in EDGES["reasoner.shacl.compiler"]
-    assert "reasoner.flow.engine" in EDGES["reasoner"]  # a TYPE_CHECKING import counts
+    assert "reasoner.policy.kb" in _edges()["reasoner.flow.enrich"]
+    assert "reasoner.shacl.report" in _edges()["reasoner.shacl.compiler"]
+    assert "reasoner.flow.engine" in _edges()["reasoner"]  # a TYPE_CHECKING import counts
 
 
 def test_spark_users_keep_their_import():

@@ -64,8 +64,8 @@ def _reads(monkeypatch) -> list[bool]:
         keys.add(real_key(inputs, **how))
         return real_key(inputs, **how)
 
-    def read(entry):
-        value = real_read(entry)
+    def read(entry, *kind):
+        value = real_read(entry, *kind)
         if entry in keys:  # the knowledge base's entry (not a table derived from it)
             hits.append(value is not None)
         return value
@@ -396,7 +396,7 @@ def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(cache
     assert hits == [False] and keys == [fresh.cache_key]
     parsed: list = []
     real_graphs = versions.graphs
-    monkeypatch.setattr(versions, "graphs", lambda v: parsed.append(v) or real_graphs(v))
+    monkeypatch.setattr(versions, "graphs", lambda v, *how: parsed.append(v) or real_graphs(v, *how))
     hit = versions.load_kb("draft-2025", directory=folder)
     assert hits == [False, True] and parsed == [] and hit.cache_key == fresh.cache_key
     engines = [Reasoner(kb=k) for k in (fresh, hit)]

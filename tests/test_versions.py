@@ -206,3 +206,32 @@ def test_a_git_revision_of_the_checkout_is_a_version():
     assert engine.kb.criteria and engine.kb.shape_info
     with pytest.raises(VersionError):
         resolve("git:no-such-revision")
+
+
+def test_a_shape_reads_the_same_whatever_order_its_graph_lists_it_in():
+    """diff's constraint keys and review's one-line description of a shape (sh:or / sh:and members,
+    sibling properties, lists nested in them) do not depend on the order the triples were added in
+    (which follows the parse, and blank-node labels): the same shape, the same text, in every process."""
+    from rdflib import Graph
+
+    from reasoner.authoring.shapetext import describe, flatten
+
+    shape = SHP["S"]
+    text = """@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix bx: <https://w3id.org/blincyto-pa/ontology#> .
+<%s> sh:or ( [ sh:path bx:a ; sh:minCount 1 ] [ sh:path bx:b ; sh:in ( 1 2 ) ] ) ;
+     sh:or ( [ sh:path bx:c ; sh:maxCount 0 ] [ sh:path bx:d ; sh:hasValue 3 ] ) ;
+     sh:property [ sh:path bx:e ; sh:node [ sh:property [ sh:path bx:f ; sh:minInclusive 2 ] ] ] ,
+                 [ sh:path bx:e ; sh:node [ sh:property [ sh:path bx:f ; sh:minInclusive 1 ] ] ] .
+""" % shape
+    parsed = Graph().parse(data=text, format="turtle")
+    readings = set()
+    for order in (list(parsed), list(reversed(list(parsed)))):
+        g = Graph()
+        for triple in order:
+            g.add(triple)
+        readings.add((tuple(flatten(g, shape)), describe(g, shape)))
+    assert len(readings) == 1, readings
+    (keys, line), = readings
+    assert ("property[bx:e].node.property[bx:f].minInclusive", "1") in keys
+    assert ("property[bx:e]#2.node.property[bx:f].minInclusive", "2") in keys
+    assert line.index("bx:a") < line.index("bx:c")

@@ -3,10 +3,18 @@
 The requests are searched for from the shapes and the ontology, so these tests hold whatever the
 policy says: every pathway of the tree gets one; a pathway added in Turtle gets one with no Python;
 a pathway whose shapes contradict each other is reported unreachable.
+
+The search's result is kept by content (find_witnesses, reasoner/policy/cache.py). The tests of the
+search on the shipped graphs, on a pathway added in Turtle and on an unreachable one run it for real
+(`refresh=True`: never a kept result) and keep what they found; the command line's test reads it back
+and must print exactly what the search found. How it is kept (the key, the
+ABSENT marker read back as itself) is tested with a stand-in search.
 """
 from __future__ import annotations
 
 import json
+import pickle
+from dataclasses import asdict
 from datetime import date
 
 import pytest
@@ -19,8 +27,9 @@ import reasoner
 from reasoner.flow.check import check_request
 from reasoner.cli import app
 from reasoner.authoring.outcomes import subtree
+from reasoner.authoring import witness
 from reasoner.authoring.space import ABSENT, RequestSpace
-from reasoner.authoring.witness import all_pathways, find_witnesses
+from reasoner.authoring.witness import Twin, Witness, all_pathways, find_witnesses
 
 WHEN = date(2026, 6, 1)
 
@@ -32,7 +41,7 @@ def engine():
 
 @pytest.fixture(scope="module")
 def witnesses(engine):
-    return {w.pathway: w for w in find_witnesses(engine, WHEN)}
+    return {w.pathway: w for w in find_witnesses(engine, WHEN, refresh=True)}  # the search, kept
 
 
 def test_every_pathway_of_the_tree_has_a_witness(engine, witnesses):
@@ -62,7 +71,7 @@ def test_witnesses_carry_the_thresholds_of_the_version_they_are_built_for():
     shape = draft.kb.by_number("I.A.5.a").shape
     limit = next(o.toPython() for s, o in draft.kb.shapes.subject_objects(SH.maxInclusive)
                  if draft.kb.shape_owner.get(str(s)) == shape)
-    ws = find_witnesses(draft, WHEN)
+    ws = find_witnesses(draft, WHEN)  # kept or searched (the review in tests/test_html_browser.py asks the same)
     doses = {w.request["dose"]["value"] for w in ws if w.request.get("request_type") == "initial"}
     assert doses and all(d <= limit for d in doses)
     assert all(w.reachable for w in ws)
@@ -87,7 +96,7 @@ shp:I.A.4.f a sh:NodeShape ;
                   sh:qualifiedValueShape [ sh:class bx:TyrosineKinaseInhibitor ] ; sh:qualifiedMinCount 1 ] .
 """)
     engine = reasoner.Reasoner(version=folder)
-    w = {x.pathway: x for x in find_witnesses(engine, WHEN)}["I.A.4.f"]
+    w = {x.pathway: x for x in find_witnesses(engine, WHEN, refresh=True)}["I.A.4.f"]
     assert w.reachable and "I.A.4.f" in w.pathways
     assert w.request["diagnosis"]["disease_status"] == "refractory"
     assert w.request["regimen"]["phase"] == "maintenance" and w.request["regimen"]["mode"] == "combination"
@@ -104,13 +113,13 @@ shp:I.A.4.c.iii sh:property
 
 def test_a_pathway_no_request_can_satisfy_is_unreachable(tmp_path):
     folder = make_version(tmp_path, "contradiction", CONTRADICTION)
-    ws = {w.pathway: w for w in find_witnesses(reasoner.Reasoner(version=folder), WHEN)}
+    ws = {w.pathway: w for w in find_witnesses(reasoner.Reasoner(version=folder), WHEN, refresh=True)}
     assert not ws["I.A.4.c.iii"].reachable
     assert any(r.startswith("I.A.4.c.iii:") for r in ws["I.A.4.c.iii"].remaining)
     assert all(w.reachable for n, w in ws.items() if n != "I.A.4.c.iii")
 
 
-def test_cli_witnesses(tmp_path):
+def test_cli_witnesses(tmp_path, witnesses):
     runner = CliRunner()
     result = runner.invoke(app, ["witnesses", "--request-date", "2026-06-01"])
     assert result.exit_code == 0, result.output
@@ -118,6 +127,35 @@ def test_cli_witnesses(tmp_path):
     assert f"{n}/{n} pathways reachable" in result.output
     data = json.loads(runner.invoke(app, ["witnesses", "--request-date", "2026-06-01", "--format", "json"]).output)
     assert all(w["reachable"] and w["request"]["request_date"] == "2026-06-01" for w in data)
+    searched = json.loads(json.dumps([asdict(w) for w in witnesses.values()], default=str))
+    assert data == searched  # what the command prints (kept or not) is what the search finds
     folder = make_version(tmp_path, "contradiction", CONTRADICTION)
     result = runner.invoke(app, ["witnesses", "--version", str(folder), "--request-date", "2026-06-01"])
     assert result.exit_code == 1 and "I.A.4.c.iii" in result.output and "UNREACHABLE" in result.output
+
+
+def test_witnesses_are_kept_by_content_engine_and_date(engine, tmp_path, monkeypatch):
+    """A kept result is read back only for the same knowledge base, engine and request date; the
+    ABSENT marker of a twin is read back as ABSENT itself (`is`, as the search compares it)."""
+    monkeypatch.setenv("BLINCYTO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("BLINCYTO_CACHE", raising=False)
+    searches = []
+
+    def stand_in(r, when):
+        searches.append((r.engine, when))
+        twin = Twin("diagnosis.mrd.status", "positive", ABSENT, {"id": "x"}, "needs-info", ["I.A.4.a:missing"])
+        return [Witness("I.A.4.a", True, {"id": "x"}, "approve", ["I.A.4.a"], twin=twin, evaluations=len(searches))]
+
+    monkeypatch.setattr(witness, "search_witnesses", stand_in)
+    other = reasoner.Reasoner(engine="pyshacl", kb=engine.kb)
+    first = find_witnesses(engine, WHEN)
+    again = find_witnesses(engine, WHEN)
+    assert again == first and again[0].twin.after is ABSENT and again[0] is not first[0]  # read back
+    find_witnesses(engine, date(2026, 6, 2))
+    find_witnesses(other, WHEN)
+    assert find_witnesses(engine, WHEN, refresh=True)[0].evaluations == 4
+    assert find_witnesses(engine, WHEN)[0].evaluations == 4  # the refreshed result is the kept one
+    assert searches == [("fast", WHEN), ("fast", date(2026, 6, 2)), ("pyshacl", WHEN), ("fast", WHEN)]
+    monkeypatch.setenv("BLINCYTO_CACHE", "0")  # nothing kept is read
+    assert find_witnesses(engine, WHEN)[0].evaluations == 5
+    assert pickle.loads(pickle.dumps(ABSENT)) is ABSENT

@@ -23,11 +23,12 @@ on them (PolicyError), so a decision is never made over such a mistake.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from rdflib import RDF, BNode, Graph, URIRef
 from rdflib.collection import Collection
@@ -292,10 +293,12 @@ class _Linter:
             self.found.append(LintFinding(WARNING, "consistency", "", qname(iri),
                                           "owl:imports is not followed (nothing is fetched at run time): HermiT "
                                           "checked the version's own graphs; put what it needs in them"))
-        local = Graph()
-        for triple in self.o.triples((None, None, None)):
-            if triple[1] != OWL.imports:  # HermiT (OWL API) would download each imported ontology
-                local.add(triple)
+        local = self.o  # read, never changed
+        if imports:
+            local = Graph()
+            for triple in self.o.triples((None, None, None)):
+                if triple[1] != OWL.imports:  # HermiT (OWL API) would download each imported ontology
+                    local.add(triple)
         try:
             found = verdict(local)
         except HermitError as exc:
@@ -391,8 +394,33 @@ def lint_graphs(vg: VersionGraphs, hermit: bool = True, shacl_shacl: bool = True
     return linter.found
 
 
-def lint_manifests(directory: Path) -> list[LintFinding]:
-    """Every manifest under `directory`: terms declared, graphs present, one current version."""
+def parsed_once() -> Callable[[Path], Graph]:
+    """`parse_turtle`, each file read once (by its content): a lint builds the linted version's graphs
+    and every manifest's, and the versions share most of their files (a draft is its base plus an
+    override), so most of lint's time was parsing the same Turtle three times. The graphs it gives
+    are read, never changed (`graphs` copies them into the version's own)."""
+    parsed: dict[tuple[str, str], Graph] = {}
+
+    def parse(path: Path) -> Graph:
+        try:
+            digest = hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+        except OSError:
+            return parse_turtle(path)  # says why it cannot be read
+        key = (str(Path(path).resolve()), digest)
+        if key not in parsed:
+            parsed[key] = parse_turtle(path)
+        return parsed[key]
+
+    return parse
+
+
+def lint_manifests(directory: Path, parse: Callable[[Path], Graph] | None = None,
+                   built: dict[Path, VersionGraphs] | None = None) -> list[LintFinding]:
+    """Every manifest under `directory`: terms declared, graphs present, one current version.
+    `parse`: how a graph file is read (default: `parsed_once()`, for this call); `built`: graphs
+    already built, by manifest (the linted version's)."""
+    parse = parse or parsed_once()
+    built = built or {}
     found: list[LintFinding] = []
     vocab_path = directory / "vocabulary.ttl"
     if not vocab_path.is_file():
@@ -427,11 +455,11 @@ def lint_manifests(directory: Path) -> list[LintFinding]:
             found.append(LintFinding(WARNING, "manifest", shown, v.identifier,
                                      f"folder {path.parent.name!r} differs from the identifier"))
         try:
-            built = graphs(v)
+            vg = built.get(v.manifest) or graphs(v, parse)
         except Exception as exc:  # noqa: BLE001
             found.append(LintFinding(ERROR, "manifest", shown, v.identifier, f"graphs do not load: {exc}"))
             continue
-        current = set(built.ontology.objects(None, BX.currentVersion))
+        current = set(vg.ontology.objects(None, BX.currentVersion))
         if v.policy_version is not None and current != {v.policy_version}:
             found.append(LintFinding(ERROR, "manifest", shown, v.identifier,
                                      f"bxv:policyVersion {qname(v.policy_version)} but the graphs' "
@@ -452,9 +480,11 @@ def lint(version: str | Path | PolicyVersion | None = None, versions_dir: Path |
     from reasoner.policy.versions import resolve, versions_dir as default_dir
 
     directory = Path(versions_dir) if versions_dir is not None else default_dir()
-    vg = shipped_graphs() if version is None else graphs(resolve(version, directory))
+    parse = parsed_once()
+    linted = None if version is None else resolve(version, directory)
+    vg = shipped_graphs(parse) if linted is None else graphs(linted, parse)
     found = lint_graphs(vg, hermit=hermit, shacl_shacl=shacl_shacl)
     if directory.is_dir():
-        found += lint_manifests(directory)
+        found += lint_manifests(directory, parse, {} if linted is None else {linted.manifest: vg})
     order = {ERROR: 0, WARNING: 1, INFO: 2}
     return sorted(found, key=lambda f: (order[f.level], f.check, f.file, f.term))

@@ -8,6 +8,7 @@ root and every pathway under it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from rdflib import RDF
@@ -23,13 +24,20 @@ class Outcome:
 
     determination: dict[str, Any]
     root: Criterion
-    status: dict[str, Truth]  # criterion number -> own condition (shaped) or whole truth (others)
     pathways: dict[str, Truth]  # pathway number -> truth with its branch selected
     explainer: Explainer
 
     @property
     def decision(self) -> str:
         return str(self.determination["decision"])
+
+    @cached_property
+    def status(self) -> dict[str, Truth]:
+        """Criterion number -> own condition (shaped) or whole truth (others), for every criterion of
+        the root's tree: read when asked (coverage and impact do; the witness search, which reads
+        about a thousand outcomes a version, reads only the pathways)."""
+        e = self.explainer
+        return {c.number: (e.own(c) if c.shape is not None else e.truth(c)) for c in subtree(e.kb, self.root)}
 
 
 def subtree(kb: KnowledgeBase, c: Criterion) -> list[Criterion]:
@@ -47,9 +55,6 @@ def outcome(reasoner: Reasoner, request: dict[str, Any]) -> Outcome:
     # the run the determination was decided from (validating the same graph again gave the same report
     # at twice the cost: the witness search evaluates about a thousand requests a version)
     report = ev.report if ev.report is not None else reasoner.shape_report(ev.request_graph)
-    explainer = Explainer(kb, report)
     root = kb.root_for(set(ev.request_graph.objects(ev.request_iri, RDF.type)))
-    status = {c.number: (explainer.own(c) if c.shape is not None else explainer.truth(c))
-              for c in subtree(kb, root)}
-    pathways = {p.number: explainer.truth(root, only) for p, only in explainer.pathways(root)}
-    return Outcome(ev.determination, root, status, pathways, explainer)
+    explainer = Explainer(kb, report, root)  # every truth of the tree at once, as decide reads them
+    return Outcome(ev.determination, root, explainer.pathway_truths(root), explainer)

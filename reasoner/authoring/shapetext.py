@@ -73,6 +73,15 @@ def path_text(g: Graph, path: Node | None) -> str:
 
 def flatten(g: Graph, node: Node, prefix: str = "") -> list[tuple[str, str]]:
     """Every constraint under a shape as (key, value); named shapes it refers to stay references."""
+    return [(prefix + k, v) for k, v in _flat(g, node, {})]
+
+
+def _flat(g: Graph, node: Node, memo: dict[Node, list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """`flatten` without a prefix (a nested part's keys are its parent's key and its own), each blank
+    node flattened once: ordering siblings by what they say flattens them too, and did so again at
+    every level above (twice per level of nesting)."""
+    if node in memo:
+        return memo[node]
     out: list[tuple[str, str]] = []
     seen_keys: dict[str, int] = {}
 
@@ -80,34 +89,39 @@ def flatten(g: Graph, node: Node, prefix: str = "") -> list[tuple[str, str]]:
         seen_keys[base] = seen_keys.get(base, 0) + 1
         return base if seen_keys[base] == 1 else f"{base}#{seen_keys[base]}"
 
-    for p, o in sorted(g.predicate_objects(node), key=lambda po: (str(po[0]), _sort_key(g, po[1]))):
+    def nested(o: Node, at: str) -> list[tuple[str, str]]:
+        return [(f"{at}.{k}", v) for k, v in _flat(g, o, memo)]
+
+    for p, o in sorted(g.predicate_objects(node), key=lambda po: (str(po[0]), _sort_key(g, po[1], memo))):
         name = local(p)
         if p in _SKIP or not str(p).startswith(str(SH)):
             continue
         if p == SH.property:
-            k = key(f"{prefix}property[{path_text(g, g.value(o, SH.path))}]")
-            out.extend(flatten(g, o, k + ".") if isinstance(o, BNode) else [(k, qname(o))])
+            k = key(f"property[{path_text(g, g.value(o, SH.path))}]")
+            out.extend(nested(o, k) if isinstance(o, BNode) else [(k, qname(o))])
         elif p in _LISTS:
-            k = key(f"{prefix}{name}")
+            k = key(name)
             for i, member in enumerate(Collection(g, o)):
                 member_path = g.value(member, SH.path)
                 sub = f"{k}[{i}]" + (f"[{path_text(g, member_path)}]" if member_path is not None else "")
-                out.extend(flatten(g, member, sub + ".") if isinstance(member, BNode) else [(sub, qname(member))])
+                out.extend(nested(member, sub) if isinstance(member, BNode) else [(sub, qname(member))])
         elif p in _NESTED and isinstance(o, BNode):
-            out.extend(flatten(g, o, key(f"{prefix}{name}") + "."))
+            out.extend(nested(o, key(name)))
         elif p == SH["in"]:
-            out.append((key(f"{prefix}in"), "(" + " ".join(qname(x) for x in Collection(g, o)) + ")"))
+            out.append((key("in"), "(" + " ".join(qname(x) for x in Collection(g, o)) + ")"))
         else:
-            out.append((key(f"{prefix}{name}"), qname(o)))
+            out.append((key(name), qname(o)))
+    memo[node] = out
     return out
 
 
-def _sort_key(g: Graph, o: Node) -> str:
+def _sort_key(g: Graph, o: Node, memo: dict[Node, list[tuple[str, str]]] | None = None) -> str:
     """Order sibling constraints by what they say, not by blank-node ids."""
+    memo = {} if memo is None else memo
     if isinstance(o, BNode) and (o, RDF.first, None) in g:
-        return "(" + " ".join(_sort_key(g, m) for m in Collection(g, o)) + ")"
+        return "(" + " ".join(_sort_key(g, m, memo) for m in Collection(g, o)) + ")"
     if isinstance(o, BNode):
-        return path_text(g, g.value(o, SH.path)) + "|" + "|".join(f"{k}={v}" for k, v in flatten(g, o))
+        return path_text(g, g.value(o, SH.path)) + "|" + "|".join(f"{k}={v}" for k, v in _flat(g, o, memo))
     return str(o)
 
 
@@ -145,7 +159,7 @@ def describe(g: Graph, node: Node) -> str:
         parts.append("not (" + (describe(g, o) if isinstance(o, BNode) else qname(o)) + ")")
     for p, word, sep in ((SH["or"], "one of", " | "), (SH["and"], "all of", " & "),
                          (SH.xone, "exactly one of", " | ")):
-        for o in g.objects(node, p):
+        for o in sorted(g.objects(node, p), key=lambda o: _sort_key(g, o)):  # not the graph's order
             members = [_described_member(g, m) for m in Collection(g, o)]
             parts.append(f"{word}: " + sep.join(f"({m})" for m in members))
     for prop in sorted(g.objects(node, SH.property), key=lambda o: _sort_key(g, o)):

@@ -31,10 +31,18 @@ class _Absent:
     def __repr__(self) -> str:
         return "(absent)"
 
+    def __reduce__(self) -> str:
+        return "ABSENT"  # pickled by name: read back, it is this module's one ABSENT (witnesses are cached)
+
 
 ABSENT = _Absent()
 FIXED = ("id", "policy", "request_type", "request_date")  # the search never changes these
 NEUTRAL_TEXT = "witness: text supplied"
+
+
+def _facts_key(facts: list[PathFacts]) -> tuple:
+    """What a list of mentions says, as a key (PathFacts hold sets)."""
+    return tuple((frozenset(f.classes), frozenset(f.values), frozenset(f.numbers), f.min_length) for f in facts)
 
 
 def _walk_context(ctx: dict, names: tuple[str, ...], out: dict[str, dict]) -> None:
@@ -57,6 +65,10 @@ class RequestSpace:
         context = json.loads(contract_file("context.jsonld").read_text())["@context"]
         self.context: dict[str, dict] = {}
         _walk_context(context, (), self.context)
+        # what the search asks again and again (~1,000 requests a version), worked out once
+        self._facts: dict[tuple[URIRef, ...], dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]]] = {}
+        self._individuals_of: dict[tuple, tuple[list[str], list[str]]] = {}
+        self._values_of: dict[tuple, list[Any]] = {}
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -81,7 +93,14 @@ class RequestSpace:
         return self.kb.derived_fields.get(path[-1], ()) if path else ()
 
     def facts(self, shapes: Iterable[URIRef]) -> dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]]:
-        """Per contract field: the paths (and what they mention) of these shapes that read it."""
+        """Per contract field: the paths (and what they mention) of these shapes that read it (worked
+        out once per list of shapes: the caller reads it, never changes it)."""
+        shapes = tuple(shapes)
+        if shapes not in self._facts:
+            self._facts[shapes] = self._read_facts(shapes)
+        return self._facts[shapes]
+
+    def _read_facts(self, shapes: tuple[URIRef, ...]) -> dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]]:
         out: dict[str, list[tuple[tuple[URIRef, ...], PathFacts]]] = {}
         for shape in shapes:
             # in path order, not the graph's (which follows hashing): the same version, the same search
@@ -111,8 +130,19 @@ class RequestSpace:
                         out.setdefault(name, cat)
         return out
 
+    @cached_property
+    def _labels_of(self) -> dict[str, dict[URIRef, list[str]]]:
+        """Per label category, each individual's labels, sorted."""
+        out: dict[str, dict[URIRef, list[str]]] = {}
+        for cat, labels in self.kb.labels.items():
+            by_iri: dict[URIRef, list[str]] = {}
+            for label, iri in labels.items():
+                by_iri.setdefault(iri, []).append(label)
+            out[cat] = {iri: sorted(names) for iri, names in by_iri.items()}
+        return out
+
     def _label(self, cat: str, iri: URIRef) -> str:
-        labels = sorted(k for k, v in self.kb.labels[cat].items() if v == iri)
+        labels = self._labels_of[cat][iri]
         title = self.kb.titles.get(iri, "")
         return title if title.casefold() in labels else min(labels, key=len)
 
@@ -121,7 +151,14 @@ class RequestSpace:
         return iri in facts.values or bool(types & facts.classes)
 
     def _individuals(self, name: str, facts: list[PathFacts]) -> tuple[list[str], list[str]]:
-        """Labels of KB individuals that meet what the shapes mention, one per mention; then others."""
+        """Labels of KB individuals that meet what the shapes mention, one per mention; then others
+        (worked out once per field and mentions; the caller copies before it changes them)."""
+        key = (name, _facts_key(facts))
+        if key not in self._individuals_of:
+            self._individuals_of[key] = self._find_individuals(name, facts)
+        return self._individuals_of[key]
+
+    def _find_individuals(self, name: str, facts: list[PathFacts]) -> tuple[list[str], list[str]]:
         cat = self._category_of_field.get(name)
         if cat is None:
             return [], []
@@ -168,10 +205,27 @@ class RequestSpace:
 
     def candidates(self, name: str, request: dict[str, Any],
                    facts: list[PathFacts] | None = None) -> list[Any]:
-        """Values to try for a field, those the shapes mention first; ABSENT when the field is optional."""
+        """Values to try for a field, those the shapes mention first; ABSENT when the field is optional.
+        Only dates and objects depend on the request; the others are worked out once per field and
+        mentions (each call gets its own lists)."""
         if not facts:
             facts = [f for _, f in self.all_facts.get(name, [])]
         schema, required = self.field_schema(name)
+        kind = schema.get("type")
+        if kind == "string" and schema.get("format") == "date":
+            out = self._dates(name, request, facts)
+        elif kind == "object":
+            out = self._objects(name, schema, request)
+        else:
+            key = (name, _facts_key(facts))
+            if key not in self._values_of:
+                self._values_of[key] = self._values(name, schema, facts)
+            out = [list(v) if isinstance(v, list) else v for v in self._values_of[key]]
+        if not required:
+            out.append(ABSENT)
+        return out
+
+    def _values(self, name: str, schema: dict, facts: list[PathFacts]) -> list[Any]:
         kind = schema.get("type")
         out: list[Any] = []
         if "enum" in schema:
@@ -193,15 +247,9 @@ class RequestSpace:
             counts = self._around({n for f in facts for n in f.numbers}, True)
             out = [[m] for m in meeting] + [[]]
             out += [others[:n] for n in counts if 0 < n <= len(others)]
-        elif kind == "string" and schema.get("format") == "date":
-            out = self._dates(name, request, facts)
         elif kind == "string":
             meeting, others = self._individuals(name, facts)
             out = meeting + others[:1] if (meeting or others) else [NEUTRAL_TEXT]
-        elif kind == "object":
-            out = self._objects(name, schema, request)
-        if not required:
-            out.append(ABSENT)
         return out
 
     def _dates(self, name: str, request: dict[str, Any], facts: list[PathFacts]) -> list[str]:

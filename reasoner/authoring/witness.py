@@ -19,6 +19,7 @@ from rdflib import Graph, URIRef
 from reasoner.flow.engine import Reasoner
 from reasoner.flow.check import InvalidRequest
 from reasoner.flow.explain import Explainer, Truth
+from reasoner.policy import cache
 from reasoner.policy.kb import Criterion
 from reasoner.authoring.outcomes import Outcome, outcome, subtree
 from reasoner.authoring.space import ABSENT, RequestSpace
@@ -176,8 +177,23 @@ class WitnessSearch:
         return None if best is None else best[1]
 
 
-def find_witnesses(reasoner: Reasoner, request_date: date | None = None) -> list[Witness]:
-    """A witness (and its failing twin) for every pathway of the knowledge base."""
+def find_witnesses(reasoner: Reasoner, request_date: date | None = None, refresh: bool = False) -> list[Witness]:
+    """A witness (and its failing twin) for every pathway of the knowledge base.
+
+    The search evaluates about a thousand requests a version (seconds), and `review`, `witnesses`
+    and the docs run it on unchanged versions again and again: its result is kept beside the
+    knowledge base (reasoner/policy/cache.py), under the KB's content key (every policy file and
+    every module of the package, this search's included), the engine and the request date, which
+    is all the search reads. A knowledge base with no content key (graphs given in memory) is
+    searched every time; `refresh`: search even when a result is kept (and keep the new one)."""
+    when = request_date or date.today()
+    name = f"witnesses {reasoner.engine} {when.isoformat()}"
+    return cache.remember(reasoner.kb.cache_key, name, lambda: search_witnesses(reasoner, when),
+                          kind="witnesses-", refresh=refresh)
+
+
+def search_witnesses(reasoner: Reasoner, request_date: date | None = None) -> list[Witness]:
+    """The search itself, every time (find_witnesses keeps its result)."""
     search = WitnessSearch(reasoner, request_date)
     return [search.find(root, p, only) for root, p, only in all_pathways(reasoner)]
 

@@ -27,6 +27,7 @@ the ontology's content (reasoner/authoring/hermit.py), with the same directory, 
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import importlib
@@ -84,14 +85,30 @@ def key(inputs: Iterable[Path], recipe: str = "") -> str:
     pickle depends on (Python, rdflib); `recipe`: what else decides the value (the inputs' roles)."""
     h = hashlib.blake2b(FORMAT, digest_size=32)
     h.update(f"{sys.version}\0{RDFLIB_VERSION}\0{len(recipe)}\0{recipe}\0".encode())
-    named = [(os.path.basename(path), path) for path in inputs]  # content, not place
-    for label, files in (("input", named), ("code", _package_files())):
-        for name, path in files:
-            with open(path, "rb") as f:
-                data = f.read()
-            h.update(f"{label}\0{name}\0{len(data)}\0".encode())
-            h.update(data)
+    _hash_files(h, "input", [(os.path.basename(path), path) for path in inputs])  # content, not place
+    h.update(_code_digest())
     return h.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    """The package's code as this process imported it, hashed once a process: a process that runs
+    older code than the files now on disk (the package upgraded under a running server) keys what it
+    writes by the code it runs, never by the new files', which its objects would not match."""
+    h = hashlib.blake2b(b"code", digest_size=32)
+    _hash_files(h, "code", _package_files())
+    return h.digest()
+
+
+def _hash_files(h: Any, label: str, files: Iterable[tuple[str, str | Path]]) -> None:
+    for name, path in files:
+        with open(path, "rb") as f:
+            data = f.read()
+        h.update(f"{label}\0{name}\0{len(data)}\0".encode())
+        h.update(data)
+
+
+_code_digest()  # when the package is imported, not at a later first load (about 6 ms)
 
 
 def _private_dir(create: bool) -> Path | None:
@@ -278,14 +295,15 @@ def known_terms() -> frozenset:
     return frozenset(datagraph._CANONICAL)
 
 
-def read(entry_key: str) -> Any | None:
-    """The cached value under `entry_key`, or None (no cache, no entry, or one not to be trusted)."""
+def read(entry_key: str, kind: str = "kb-") -> Any | None:
+    """The cached value under `entry_key`, or None (no cache, no entry, or one not to be trusted);
+    `kind`: the entries' file prefix (each kind keeps its own newest few: `write`)."""
     if not enabled():
         return None
     where = _private_dir(create=False)
     if where is None:
         return None
-    path = where / f"kb-{entry_key}.pickle"
+    path = where / f"{kind}{entry_key}.pickle"
     try:
         with open(path, "rb") as f:
             info = os.fstat(f.fileno())
@@ -304,15 +322,15 @@ def read(entry_key: str) -> Any | None:
     return value
 
 
-def write(entry_key: str, value: Any, known: frozenset) -> bool:
+def write(entry_key: str, value: Any, known: frozenset, kind: str = "kb-", kept: int | None = None) -> bool:
     """Keep `value` under `entry_key` (best effort: a cache that cannot be written is skipped);
-    whether it was written."""
+    whether it was written. Only the `kept` (default KEEP) newest entries of its `kind` stay."""
     def payload() -> bytes:
         buffer = io.BytesIO()
         terms = [t for t in datagraph._CANONICAL.values() if type(t) in (URIRef, Literal) and t not in known]
         _Writer(buffer, known).dump((terms, value))
         return buffer.getvalue()
-    return _keep(FORMAT, entry_key, payload, "kb-", ".pickle", KEEP)
+    return _keep(FORMAT, entry_key, payload, kind, ".pickle", KEEP if kept is None else kept)
 
 
 def _keep(magic: bytes, entry_key: str, payload: Callable[[], bytes], kind: str, suffix: str, kept: int) -> bool:
@@ -415,16 +433,20 @@ def remember_compiled(base_key: str | None, build: Callable[[], T], state: Calla
     return value
 
 
-def remember(base_key: str | None, name: str, compute: Callable[[], T]) -> T:
+def remember(base_key: str | None, name: str, compute: Callable[[], T], kind: str = "kb-",
+             refresh: bool = False) -> T:
     """`compute()`, kept under the knowledge base's key and `name`: a table derived from a cached
     knowledge base (e.g. Section V's) is as stale as the knowledge base, never more. `base_key`
-    None (a knowledge base not read from the shipped files): computed every time."""
+    None (a knowledge base not read from the shipped files): computed every time. `name` must say
+    everything else the value depends on (e.g. a date). `kind`: a file prefix of its own for values
+    that are not the KB's (witnesses), so they do not push KB entries out. `refresh`: compute even
+    when a value is kept (and keep the new one)."""
     if base_key is None:
         return compute()
     entry = _entry(base_key, name)
-    hit = read(entry)
+    hit = None if refresh else read(entry, kind)
     if isinstance(hit, tuple) and len(hit) == 1:
         return hit[0]
     value = compute()
-    write(entry, (value,), known_terms())
+    write(entry, (value,), known_terms(), kind)
     return value

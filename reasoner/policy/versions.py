@@ -224,15 +224,17 @@ def resolve(spec: str | Path | PolicyVersion, directory: Path | None = None) -> 
 # Building a version's graphs
 # ---------------------------------------------------------------------------------------------
 
-def graphs(version: PolicyVersion) -> VersionGraphs:
-    """The version's ontology and shapes: its base's (or its own files), then withdrawals and overrides."""
+def graphs(version: PolicyVersion, parse: Callable[[Path], Graph] = parse_turtle) -> VersionGraphs:
+    """The version's ontology and shapes: its base's (or its own files), then withdrawals and overrides.
+    `parse`: how a file is read (lint reads each file once for every version it builds: the graphs it
+    gives are only read here, never changed)."""
     if version.base is not None:
-        out = graphs(version.base)
+        out = graphs(version.base, parse)
     else:
         out = VersionGraphs(Graph(), Graph())
         for target, files in ((out.ontology, version.ontology), (out.shapes, version.shapes)):
             for path in files:
-                part = parse_turtle(path)
+                part = parse(path)
                 target += part
                 _record(out, part, path)
     for term in version.withdraws:
@@ -242,7 +244,7 @@ def graphs(version: PolicyVersion) -> VersionGraphs:
                 _drop_orphan(g, o)
         out.origin.setdefault(term, []).append(version.manifest)
     for path in version.overrides:
-        override = parse_turtle(path)
+        override = parse(path)
         apply_override(out, override)
         _record(out, override, path)
     for prefix, ns in PREFIXES.items():
@@ -262,10 +264,10 @@ def inputs(version: PolicyVersion) -> list[tuple[str, Path]]:
     return [*out, *manifest, *(("override", p) for p in version.overrides)]
 
 
-def shipped_graphs() -> VersionGraphs:
+def shipped_graphs(parse: Callable[[Path], Graph] = parse_turtle) -> VersionGraphs:
     """The package's own ontology/ and shapes/ (what `Reasoner()` loads), with each subject's file."""
     return graphs(PolicyVersion("(shipped)", "ontology/ and shapes/", None, CURRENT, data_dir("ontology"), None,
-                                tuple(turtle_files("ontology")), tuple(turtle_files("shapes")), (), ()))
+                                tuple(turtle_files("ontology")), tuple(turtle_files("shapes")), (), ()), parse)
 
 
 def _record(out: VersionGraphs, g: Graph, path: Path) -> None:
