@@ -116,7 +116,7 @@ def _accepts() -> Callable[[Any], Any]:
         return name, compile(source, "<request gate>", "exec")
 
     recipe = f"the request gate\nfastjsonschema {fastjsonschema.VERSION}"
-    name, gate = kept.remember(kept.key([contract_file(SCHEMA_FILE)], recipe), "request gate", code)
+    name, gate = kept.remember(kept.key([contract_file(SCHEMA_FILE)], recipe=recipe), "request gate", code)
     namespace: dict[str, Any] = {}
     exec(gate, namespace)  # noqa: S102 - fastjsonschema's code for our own schema
     return partial(namespace[name], custom_formats=formats)
