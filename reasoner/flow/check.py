@@ -29,7 +29,6 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import fastjsonschema
-from fastjsonschema.ref_resolver import RefResolver
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -110,9 +109,9 @@ def _accepts() -> Callable[[Any], Any]:
     formats = {"date": _is_date}
 
     def code() -> tuple[str, Any]:
+        name = fastjsonschema.RefResolver.from_schema(schema, store={}).get_scope_name()  # as `compile` finds it
         # use_default=False: never write into the caller's object
         source = fastjsonschema.compile_to_code(schema, formats=formats, use_default=False)
-        name = RefResolver.from_schema(copy.deepcopy(schema), store={}).get_scope_name()
         return name, compile(source, "<request gate>", "exec")
 
     recipe = f"the request gate\nfastjsonschema {fastjsonschema.VERSION}"

@@ -91,7 +91,7 @@ class _Cloner:
     `templates` (kept by the compiled shapes, one dict per shapes graph): the shapes graph's blank
     nodes as `Template`s; the data graph's are walked every time (it is a new graph every run)."""
 
-    def __init__(self, target: Graph, shapes: Graph, templates: dict[str, Template] | None) -> None:
+    def __init__(self, target: Graph, shapes: Graph, templates: dict[str, Template]) -> None:
         self.target = target
         self.shapes = shapes
         self.templates = templates
@@ -105,7 +105,7 @@ class _Cloner:
         if clone is None:
             if not isinstance(node, BNode):
                 clone = URIRef(str(node))
-            elif source is self.shapes and self.templates is not None:
+            elif source is self.shapes:
                 template = self.templates.get(key[1])
                 if template is None:
                     template = self.templates[key[1]] = _template(source, node)
@@ -121,14 +121,16 @@ def report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Resul
                  foreign: list[ForeignResult] = (), reference: ReferenceShapes | None = None,
                  templates: dict[str, Template] | None = None) -> Graph:
     """The sh:ValidationReport pySHACL would write for these results (compiled, then pySHACL's).
-    `templates`: a dict the caller keeps for this shapes graph, so its nodes' copies are made once."""
+    `templates`: a dict the caller keeps for this shapes graph, so its nodes' copies are made once
+    (None: this report's own)."""
     with one_report():
-        return _report_graph(shapes, data, conforms, results, foreign, reference, templates)
+        return _report_graph(shapes, data, conforms, results, foreign, reference,
+                             {} if templates is None else templates)
 
 
 def _report_graph(shapes: Graph, data: Graph, conforms: bool, results: list[Result],
                   foreign: list[ForeignResult], reference: ReferenceShapes | None,
-                  templates: dict[str, Template] | None) -> Graph:
+                  templates: dict[str, Template]) -> Graph:
     vg = Graph(store="SimpleMemory", bind_namespaces="core")  # no triple events, no contexts: adds at half the cost
     for prefix, ns in shapes.namespace_manager.namespaces():
         vg.namespace_manager.bind(prefix, ns)
