@@ -57,15 +57,18 @@ def reasoner_for():
 @pytest.fixture(scope="session")
 def reference_for(reasoner_for):
     """`reference_for(kb)` -> the pySHACL reference engine over the very knowledge base of
-    `reasoner_for(kb)` (the same shapes graph, the same node ids): one per set of KB files a run."""
+    `reasoner_for(kb)` (the same shapes graph, the same node ids): one per set of KB files a run.
+    pySHACL's answers are kept between runs by content (tests/reference_cache.py: a hit is what
+    pySHACL answers for that graph; `BLINCYTO_PYSHACL_CACHE=off` computes every one)."""
     cache: dict[tuple[str, ...], object] = {}
 
     def get(kb=()):
         key = tuple(kb)
         if key not in cache:
             import reasoner
+            import reference_cache
 
-            cache[key] = reasoner.Reasoner(engine="pyshacl", kb=reasoner_for(key).kb)
+            cache[key] = reference_cache.install(reasoner.Reasoner(engine="pyshacl", kb=reasoner_for(key).kb))
         return cache[key]
 
     return get
