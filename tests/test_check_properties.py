@@ -50,16 +50,23 @@ scalars = st.one_of(
 values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=6), scalars, max_size=2))
 
 
+BASE_REQUESTS = st.sampled_from(BASES)
+ACTIONS = st.sampled_from(["replace", "replace", "remove", "add"])
+EXTRA_KEYS = st.sampled_from(["extra", "@context", "@type", "bsa", "units"])
+CHANGES = st.integers(1, 3)
+
+
 @st.composite
 def broken_requests(draw):
-    """A valid request with one to three fields replaced, removed, or added."""
-    req = copy.deepcopy(draw(st.sampled_from(BASES)))
-    for _ in range(draw(st.integers(1, 3))):
+    """A valid request with one to three fields replaced, removed, or added. (The strategies are made
+    once, above: a `sampled_from` made in each draw costs hypothesis a label over its elements.)"""
+    req = copy.deepcopy(draw(BASE_REQUESTS))
+    for _ in range(draw(CHANGES)):
         paths = list(_paths(req))
-        action = draw(st.sampled_from(["replace", "replace", "remove", "add"]))
+        action = draw(ACTIONS)
         if not paths:
             break
-        path = draw(st.sampled_from(paths))
+        path = paths[draw(st.integers(0, len(paths) - 1))]  # sampled_from(paths), without the label
         parent = req
         for part in path[:-1]:
             parent = parent[part]
@@ -71,7 +78,7 @@ def broken_requests(draw):
             else:
                 parent.pop(path[-1])
         elif isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "@context", "@type", "bsa", "units"]))] = draw(values)
+            parent[draw(EXTRA_KEYS)] = draw(values)
     return req
 
 

@@ -59,73 +59,100 @@ def doses():
     return st.fixed_dictionaries({"value": one_decimal(0.5, 60), "unit": st.sampled_from(["mcg/day", "mcg/m2/day"])})
 
 
+def _maybe(strategy):
+    return st.one_of(st.none(), strategy)
+
+
+# The strategies valid_requests draws from, made once: hypothesis builds (and labels) a strategy
+# each time one is made, which made up most of the cost of a draw when they were made in each.
+_AGE_DAYS = st.one_of(st.integers(0, 400), st.integers(0, 90 * 366))
+_REQUEST_TYPES = st.sampled_from(["initial", "continuation"])
+_LINES = st.sampled_from(["commercial", "HIM", "medicaid"])
+_POLICY = _maybe(st.just("CP.PHAR.312"))
+_FORMULARY = _maybe(st.sampled_from(["formulary", "non-formulary"]))
+_WEIGHT = _maybe(one_decimal(2, 150))
+_HEIGHT = _maybe(st.integers(40, 210))
+_BSA = _maybe(st.integers(10, 280).map(lambda n: n / 100))
+_MAYBE_BOOL = _maybe(st.booleans())
+_SPECIALTY = st.sampled_from(QUALIFYING + NON_QUALIFYING)
+_CONSULTING = _maybe(st.lists(st.sampled_from(QUALIFYING + NON_QUALIFYING), max_size=2))
+_CONDITION = st.sampled_from([B_ALL] * 4 + NOT_B_ALL)
+_ICD10CM = _maybe(st.sampled_from(["C91.00", "C91.01", "C91.02"]))
+_PH = _maybe(st.sampled_from(["positive", "negative", "ph-like", "unknown"]))
+_DISEASE = _maybe(st.sampled_from(["newly-diagnosed", "complete-remission", "relapsed", "refractory"]))
+_MRD_STATUS = st.sampled_from(["positive", "negative", "unavailable"])
+_MRD_LEVEL = _maybe(st.sampled_from([0.01, 0.05, 0.1, 0.5, 2.0, 12.5]))
+_PHASE = _maybe(st.sampled_from(["induction", "consolidation", "maintenance", "post-consolidation"]))
+_MODE = _maybe(st.sampled_from(["single-agent", "combination", "alternating"]))
+_WITH = _maybe(st.lists(agent_names, max_size=5))
+_DOSE = _maybe(doses())
+_EVIDENCE = _maybe(st.just("NCCN Guidelines, ALL, Version 1.2024"))
+_CONTINUATION_GIVEN = st.integers(0, 9)
+_DAYS_ON = _maybe(st.integers(0, 400))
+_DATES = st.dates(START, END)
+
+
 @st.composite
 def valid_requests(draw, request_type=None):
     """A contract-v1 request, every optional field present or absent."""
-    def maybe(strategy):
-        return draw(st.one_of(st.none(), strategy))
-
     def put(obj, key, value):
         if value is not None:
             obj[key] = value
 
-    request_date = draw(st.dates(START, END))
-    age_days = draw(st.one_of(st.integers(0, 400), st.integers(0, 90 * 366)))
+    request_date = draw(_DATES)
+    age_days = draw(_AGE_DAYS)
     birth = request_date - timedelta(days=age_days)
-    rtype = request_type or draw(st.sampled_from(["initial", "continuation"]))
+    rtype = request_type or draw(_REQUEST_TYPES)
 
     req = {"id": draw(request_ids), "request_type": rtype, "request_date": iso(request_date),
-           "line_of_business": draw(st.sampled_from(["commercial", "HIM", "medicaid"]))}
-    put(req, "policy", maybe(st.just("CP.PHAR.312")))
-    put(req, "formulary_status", maybe(st.sampled_from(["formulary", "non-formulary"])))
+           "line_of_business": draw(_LINES)}
+    put(req, "policy", draw(_POLICY))
+    put(req, "formulary_status", draw(_FORMULARY))
 
     member = {"birth_date": iso(birth)}
-    put(member, "weight_kg", maybe(one_decimal(2, 150)))
-    put(member, "height_cm", maybe(st.integers(40, 210)))
-    put(member, "bsa_m2", maybe(st.integers(10, 280).map(lambda n: n / 100)))
-    put(member, "hypersensitivity_to_blinatumomab", maybe(st.booleans()))
+    put(member, "weight_kg", draw(_WEIGHT))
+    put(member, "height_cm", draw(_HEIGHT))
+    put(member, "bsa_m2", draw(_BSA))
+    put(member, "hypersensitivity_to_blinatumomab", draw(_MAYBE_BOOL))
     req["member"] = member
 
-    prescriber = {"specialty": draw(st.sampled_from(QUALIFYING + NON_QUALIFYING))}
-    put(prescriber, "consulting_specialties",
-        maybe(st.lists(st.sampled_from(QUALIFYING + NON_QUALIFYING), max_size=2)))
+    prescriber = {"specialty": draw(_SPECIALTY)}
+    put(prescriber, "consulting_specialties", draw(_CONSULTING))
     req["prescriber"] = prescriber
 
-    diagnosis = {"condition": draw(st.sampled_from([B_ALL] * 4 + NOT_B_ALL))}
-    put(diagnosis, "icd10cm", maybe(st.sampled_from(["C91.00", "C91.01", "C91.02"])))
+    diagnosis = {"condition": draw(_CONDITION)}
+    put(diagnosis, "icd10cm", draw(_ICD10CM))
     if draw(st.booleans()):
         diagnosis["diagnosis_date"] = iso(birth + timedelta(days=draw(st.integers(0, age_days))))
-    put(diagnosis, "cd19_positive", maybe(st.booleans()))
-    put(diagnosis, "ph_status", maybe(st.sampled_from(["positive", "negative", "ph-like", "unknown"])))
-    put(diagnosis, "kmt2a_rearranged", maybe(st.booleans()))
-    put(diagnosis, "disease_status",
-        maybe(st.sampled_from(["newly-diagnosed", "complete-remission", "relapsed", "refractory"])))
+    put(diagnosis, "cd19_positive", draw(_MAYBE_BOOL))
+    put(diagnosis, "ph_status", draw(_PH))
+    put(diagnosis, "kmt2a_rearranged", draw(_MAYBE_BOOL))
+    put(diagnosis, "disease_status", draw(_DISEASE))
     if draw(st.booleans()):
-        mrd = {"status": draw(st.sampled_from(["positive", "negative", "unavailable"]))}
-        put(mrd, "level_percent", maybe(st.sampled_from([0.01, 0.05, 0.1, 0.5, 2.0, 12.5])))
+        mrd = {"status": draw(_MRD_STATUS)}
+        put(mrd, "level_percent", draw(_MRD_LEVEL))
         diagnosis["mrd"] = mrd
     req["diagnosis"] = diagnosis
 
     if draw(st.booleans()):
         regimen = {}
-        put(regimen, "phase",
-            maybe(st.sampled_from(["induction", "consolidation", "maintenance", "post-consolidation"])))
-        put(regimen, "mode", maybe(st.sampled_from(["single-agent", "combination", "alternating"])))
-        put(regimen, "with", maybe(st.lists(agent_names, max_size=5)))
+        put(regimen, "phase", draw(_PHASE))
+        put(regimen, "mode", draw(_MODE))
+        put(regimen, "with", draw(_WITH))
         req["regimen"] = regimen
 
-    dose = maybe(doses())
+    dose = draw(_DOSE)
     if dose is not None:
-        put(dose, "supporting_evidence", maybe(st.just("NCCN Guidelines, ALL, Version 1.2024")))
+        put(dose, "supporting_evidence", draw(_EVIDENCE))
         req["dose"] = dose
 
-    if rtype == "continuation" and draw(st.integers(0, 9)) > 0:
+    if rtype == "continuation" and draw(_CONTINUATION_GIVEN) > 0:
         cont = {}
-        put(cont, "receiving_via_benefit", maybe(st.booleans()))
-        put(cont, "days_on_therapy", maybe(st.integers(0, 400)))
-        put(cont, "indication_covered", maybe(st.booleans()))
-        put(cont, "responding", maybe(st.booleans()))
-        put(cont, "previous_dose", maybe(doses()))
+        put(cont, "receiving_via_benefit", draw(_MAYBE_BOOL))
+        put(cont, "days_on_therapy", draw(_DAYS_ON))
+        put(cont, "indication_covered", draw(_MAYBE_BOOL))
+        put(cont, "responding", draw(_MAYBE_BOOL))
+        put(cont, "previous_dose", draw(_DOSE))
         req["continuation"] = cont
     return req
 
@@ -339,36 +366,46 @@ def _set(req, path, value):
     obj[leaf] = value
 
 
+_VALID = valid_requests()
+_BREAKS = st.sampled_from(["drop", "enum", "type", "negative", "date", "birth-after", "diagnosis-before-birth",
+                           "diagnosis-after-request"])
+_REQUIRED = st.sampled_from(REQUIRED)
+_BAD = {"enum": st.sampled_from(BAD_ENUMS), "type": st.sampled_from(BAD_TYPES), "date": st.sampled_from(BAD_DATES)}
+_NEGATIVE = st.sampled_from(NEGATIVE)
+_DAYS_BELOW = st.integers(1, 500)
+_AMOUNT_BELOW = one_decimal(0.1, 200)
+_DAYS_APART = st.integers(1, 3000)
+
+
 @st.composite
 def invalid_requests(draw):
     """(request, dotted path of the one field that is wrong)."""
-    req = copy.deepcopy(draw(valid_requests()))
-    kind = draw(st.sampled_from(["drop", "enum", "type", "negative", "date", "birth-after",
-                                 "diagnosis-before-birth", "diagnosis-after-request"]))
+    req = copy.deepcopy(draw(_VALID))
+    kind = draw(_BREAKS)
     if kind == "drop":
-        path = draw(st.sampled_from(REQUIRED))
+        path = draw(_REQUIRED)
         *parents, leaf = path.split(".")
         (get(req, ".".join(parents)) if parents else req).pop(leaf)
         return req, path
     if kind in ("enum", "type", "date"):
-        path, value = draw(st.sampled_from({"enum": BAD_ENUMS, "type": BAD_TYPES, "date": BAD_DATES}[kind]))
+        path, value = draw(_BAD[kind])
         _set(req, path, value)
         return req, path
     if kind == "negative":
-        path = draw(st.sampled_from(NEGATIVE))
-        value = -draw(st.integers(1, 500)) if path.endswith("days_on_therapy") else -draw(one_decimal(0.1, 200))
+        path = draw(_NEGATIVE)
+        value = -draw(_DAYS_BELOW) if path.endswith("days_on_therapy") else -draw(_AMOUNT_BELOW)
         _set(req, path, value)
         return req, path
     rd = date.fromisoformat(req["request_date"])
     bd = date.fromisoformat(req["member"]["birth_date"])
     if kind == "birth-after":
         req["diagnosis"].pop("diagnosis_date", None)  # keep the diagnosis date out of the quarrel
-        req["member"]["birth_date"] = iso(rd + timedelta(days=draw(st.integers(1, 3000))))
+        req["member"]["birth_date"] = iso(rd + timedelta(days=draw(_DAYS_APART)))
         return req, "member.birth_date"
     if kind == "diagnosis-before-birth":
-        req["diagnosis"]["diagnosis_date"] = iso(bd - timedelta(days=draw(st.integers(1, 3000))))
+        req["diagnosis"]["diagnosis_date"] = iso(bd - timedelta(days=draw(_DAYS_APART)))
         return req, "diagnosis.diagnosis_date"
-    req["diagnosis"]["diagnosis_date"] = iso(rd + timedelta(days=draw(st.integers(1, 3000))))
+    req["diagnosis"]["diagnosis_date"] = iso(rd + timedelta(days=draw(_DAYS_APART)))
     return req, "diagnosis.diagnosis_date"
 
 
