@@ -198,7 +198,11 @@ class AnswerStore:
         report = Graph()
         for prefix, ns in stored["namespaces"]:
             report.bind(prefix, ns, override=True, replace=True)
-        report.addN((dec(s), dec(p), dec(o), report) for s, p, o in stored["triples"])
+        try:
+            report.addN((dec(s), dec(p), dec(o), report) for s, p, o in stored["triples"])
+        except KeyError:  # a label the asking graphs do not have: not this answer (cannot happen by key)
+            self.hits, self.misses = self.hits - 1, self.misses + 1
+            return None
         return stored["conforms"], report
 
     def put(self, key: str, conforms: bool, report: Graph, data_labels: dict, shape_labels: dict) -> None:
