@@ -10,9 +10,7 @@ requests, the pySHACL engine's reports and hostile ids, both are parsed and comp
   node in its report) must be shared in both;
 - graph by graph, the request graph and the PROV-O graph also with `rdflib.compare.isomorphic`, rdflib
   reading those graphs' lines of the fast text (the report graph, ~500 triples with ~100 blank nodes,
-  takes rdflib minutes: RDFC-1.0 only); rdflib's canonicalisation is asked of the triples with a blank
-  node, the others are compared as sets (tests/graph_compare.py: the same relation, cheaper). The
-  reference dataset is built once per evaluation.
+  takes rdflib minutes: RDFC-1.0 only). The reference dataset is built once per evaluation.
 """
 
 from __future__ import annotations
@@ -24,13 +22,13 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from rdflib import Dataset, URIRef
+from rdflib.compare import isomorphic
 
 from reasoner.fhir.evaluate import evaluate_bundle
 from reasoner.flow.check import InvalidRequest
 from reasoner.flow.provenance import SHAPE_COPIES_GRAPH, SHAPE_COPY, determination_graph, determination_nquads
 from reasoner.pipelines.batch import Format, run_batch
 from reasoner.sparql.store import determination_nquads as store_nquads
-from graph_compare import isomorphic_graphs
 from requestgen import requests
 
 HERE = Path(__file__).parent
@@ -65,7 +63,7 @@ def assert_same_dataset(ev) -> str:
                   format="nquads")
     for name in (URIRef(f"{BASE}:request"), ref_ds.default_graph.identifier):
         other = fast_ds.default_graph if name == ref_ds.default_graph.identifier else fast_ds.graph(name)
-        assert isomorphic_graphs(ref_ds.graph(name), other), name
+        assert isomorphic(ref_ds.graph(name), other), name
     return text
 
 
