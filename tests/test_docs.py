@@ -237,7 +237,9 @@ def _workspace(tmp: Path, template: Path | None = None) -> Path:
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, checkout / name)
         git = ["git", "-c", "user.name=docs-test", "-c", "user.email=docs-test@localhost"]
-        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "docs-test copy"]):
+        # packed: one file to copy where the loose objects are one a file (each page's copy is a copy of this)
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "docs-test copy"],
+                     ["repack", "-a", "-d", "-q"]):
             subprocess.run(git + args, cwd=checkout, check=True, capture_output=True)
     _bytecode(checkout)
     _link_shared(tmp)
