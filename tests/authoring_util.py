@@ -5,7 +5,11 @@ with one override file (and withdrawn terms). Nothing is copied from the shipped
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = REPO_ROOT / "versions"
@@ -42,3 +46,28 @@ def make_version(root: Path, name: str, override: str, withdraws: tuple[str, ...
     bxv:overrides <override.ttl>{withdrawn} .
 """, encoding="utf-8")
     return folder
+
+
+
+_shared_parse = None
+
+
+@contextmanager
+def parses_shared() -> Iterator[None]:
+    """While open, each Turtle file a policy version is built from is parsed once a process, as one
+    lint already parses it once (`reasoner.authoring.lint.parsed_once`, keyed by the file's path and
+    content, so an edited file is read again): every lint, and every version `graphs` builds (a test
+    version's load, `diff`), shares the shipped files' graphs instead of parsing them again, about
+    1.5 s each. Those graphs are only read (`graphs` copies them into the version's own), never changed."""
+    global _shared_parse
+    from reasoner.authoring import lint
+    from reasoner.policy import versions
+
+    if _shared_parse is None:
+        _shared_parse = lint.parsed_once()
+    shared, build = _shared_parse, versions.graphs
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lint, "parsed_once", lambda: shared)
+        mp.setattr(versions, "graphs", lambda version, parse=versions.parse_turtle:
+                   build(version, shared if parse is versions.parse_turtle else parse))
+        yield
