@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator
 
 import pytest
@@ -48,17 +49,17 @@ def make_version(root: Path, name: str, override: str, withdraws: tuple[str, ...
     return folder
 
 
-
 _shared_parse = None
 
 
 @contextmanager
-def parses_shared() -> Iterator[None]:
+def parses_shared(*test_modules: ModuleType) -> Iterator[None]:
     """While open, each Turtle file a policy version is built from is parsed once a process, as one
     lint already parses it once (`reasoner.authoring.lint.parsed_once`, keyed by the file's path and
     content, so an edited file is read again): every lint, and every version `graphs` builds (a test
     version's load, `diff`), shares the shipped files' graphs instead of parsing them again, about
-    1.5 s each. Those graphs are only read (`graphs` copies them into the version's own), never changed."""
+    1.5 s each. Those graphs are only read (`graphs` copies them into the version's own), never changed.
+    `test_modules`: modules that imported `graphs` by name, pointed at the shared one too."""
     global _shared_parse
     from reasoner.authoring import lint
     from reasoner.policy import versions
@@ -66,8 +67,12 @@ def parses_shared() -> Iterator[None]:
     if _shared_parse is None:
         _shared_parse = lint.parsed_once()
     shared, build = _shared_parse, versions.graphs
+
+    def graphs(version, parse=versions.parse_turtle):
+        return build(version, shared if parse is versions.parse_turtle else parse)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lint, "parsed_once", lambda: shared)
-        mp.setattr(versions, "graphs", lambda version, parse=versions.parse_turtle:
-                   build(version, shared if parse is versions.parse_turtle else parse))
+        for module in (versions, *test_modules):
+            mp.setattr(module, "graphs", graphs)
         yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -31,7 +32,7 @@ SECRET = "secret-4c1d9e"  # in a file's content: must never appear in an error
 @pytest.fixture(scope="module", autouse=True)
 def _parses_shared():
     """The shipped Turtle files parsed once for the lints and versions built here (authoring_util)."""
-    with parses_shared():
+    with parses_shared(sys.modules[__name__]):
         yield
 
 
