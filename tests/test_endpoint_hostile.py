@@ -375,7 +375,7 @@ def test_slow_clients_time_out_and_hold_no_threads(served):
                         answered.append(s)
                 except OSError:
                     pass
-        assert not open_ and not answered and len(half) == 300, (len(open_), len(answered))
+        assert (len(open_), len(answered), len(half)) == (0, 0, 300)  # (still open, answered, sent)
     finally:
         for s in half:
             s.close()
