@@ -389,9 +389,8 @@ def parsed_once():
         yield
 
 
-
-
-def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(parsed_once, cache_dir, tmp_path, monkeypatch):
+def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(parsed_once, cache_dir, tmp_path,
+                                                                            monkeypatch):
     """`versions.load_kb`: a hit (no Turtle parsed) decides as a fresh load; an edit to the version's
     override, its manifest, its base's manifest or a Turtle file of its base is a new entry, never the
     old one (nor the entry of an edit before it). After the first edit, each load stops where a miss
