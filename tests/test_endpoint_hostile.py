@@ -109,7 +109,7 @@ def serving(target: Path, log: Path, *options: str) -> Iterator[tuple[str, subpr
                         break
                 except (urllib.error.URLError, OSError):
                     assert time.monotonic() < deadline, "server not ready"
-                    time.sleep(0.2)
+                    time.sleep(0.05)
             yield url, proc
         finally:
             stop(proc)
