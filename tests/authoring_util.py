@@ -5,7 +5,12 @@ with one override file (and withdrawn terms). Nothing is copied from the shipped
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import Iterator
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = REPO_ROOT / "versions"
@@ -42,3 +47,32 @@ def make_version(root: Path, name: str, override: str, withdraws: tuple[str, ...
     bxv:overrides <override.ttl>{withdrawn} .
 """, encoding="utf-8")
     return folder
+
+
+_shared_parse = None
+
+
+@contextmanager
+def parses_shared(*test_modules: ModuleType) -> Iterator[None]:
+    """While open, each Turtle file a policy version is built from is parsed once a process, as one
+    lint already parses it once (`reasoner.authoring.lint.parsed_once`, keyed by the file's path and
+    content, so an edited file is read again): every lint, and every version `graphs` builds (a test
+    version's load, `diff`), shares the shipped files' graphs instead of parsing them again, about
+    1.5 s each. Those graphs are only read (`graphs` copies them into the version's own), never changed.
+    `test_modules`: modules that imported `graphs` by name, pointed at the shared one too."""
+    global _shared_parse
+    from reasoner.authoring import lint
+    from reasoner.policy import versions
+
+    if _shared_parse is None:
+        _shared_parse = lint.parsed_once()
+    shared, build = _shared_parse, versions.graphs
+
+    def graphs(version, parse=versions.parse_turtle):
+        return build(version, shared if parse is versions.parse_turtle else parse)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lint, "parsed_once", lambda: shared)
+        for module in (versions, *test_modules):
+            mp.setattr(module, "graphs", graphs)
+        yield

@@ -104,7 +104,7 @@ def _wait(server: Server) -> None:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.3)
+        time.sleep(0.1)
     raise AssertionError(f"serve-fhir not ready after {READY_S} s")
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from rdflib import Dataset, URIRef
 from rdflib.namespace import PROV, RDF, SH
-from typer.testing import CliRunner
+
+from typer_runner import Runner
 
 from reasoner.cli import app
 
@@ -20,7 +21,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 BX = "https://w3id.org/blincyto-pa/ontology#"
 DECISIONS = ("approve", "needs-info", "refer", "deny")
 
-runner = CliRunner()
+runner = Runner()  # typer's CliRunner, the click command made once
 
 
 def expected(path: Path) -> tuple[str, str]:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 from processes import checkout_copy
-from typer.testing import CliRunner
+
+from typer_runner import Runner
 
 import reasoner.cli
 from reasoner.cli import app
@@ -33,7 +34,7 @@ BUNDLES = sorted((ROOT / "examples" / "fhir").glob("*.bundle.json"))
 EX = str(EXAMPLES[0])
 ENTRY = "import sys; from reasoner.cli import app; sys.argv[0] = 'blincyto'; sys.exit(app())"
 TYPER_ENTRY = "import sys; from reasoner.cli.commands import app; sys.argv[0] = 'blincyto'; sys.exit(app())"
-runner = CliRunner()
+runner = Runner()  # typer's CliRunner, the click command made once
 
 
 def typer_command():

@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+
+from typer_runner import Runner
 
 import reasoner.cli
 import reasoner.cli.typed
@@ -43,7 +44,7 @@ T_ALL = str(EXAMPLES / "refer-initial-t-all-him.json")
 CONT = str(EXAMPLES / "approve-continuation-medicaid.json")
 COMMANDS: list[Command] = [c for m in dict.fromkeys(_TABLES.values())
                            for c in import_module(f"reasoner.cli.{m}").COMMANDS]
-runner = CliRunner()
+runner = Runner()  # typer's CliRunner, the click command made once
 
 
 def _name(command: Command) -> str:

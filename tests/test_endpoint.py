@@ -59,7 +59,7 @@ def wait_ready(proc: subprocess.Popen, url: str) -> None:
                     return
         except (urllib.error.URLError, OSError):
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(f"server not ready after {READY_S} s")
 
 

@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+
+from typer_runner import Runner
 
 import reasoner
 from reasoner.authoring.witness import find_witnesses
@@ -24,7 +25,7 @@ from reasoner.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 CASES = ROOT / "tests" / "cases"
-runner = CliRunner()
+runner = Runner()  # typer's CliRunner, the click command made once
 
 
 def run(*args: str):

@@ -97,8 +97,12 @@ def test_the_page_is_self_contained(page):
 
 
 def test_chromium_renders_the_review(page, tmp_path):
+    """One browser run builds the DOM (printed), takes the screenshot and prints the PDF: a start of
+    Chromium is seconds, each of the three is the same page loaded once."""
     exe = browser()
-    dom_text = run([exe, "--dump-dom", page.as_uri()], tmp_path).stdout
+    shot, pdf = tmp_path / "review.png", tmp_path / "review.pdf"
+    dom_text = run([exe, "--window-size=1366,2400", "--hide-scrollbars", "--no-pdf-header-footer", "--dump-dom",
+                    f"--screenshot={shot}", f"--print-to-pdf={pdf}", page.as_uri()], tmp_path).stdout
     dom = Dom()
     dom.feed(dom_text)
     for section in ("outline", "flags", "coverage", "witnesses", "lint", "diff", "impact", "summary"):
@@ -112,11 +116,7 @@ def test_chromium_renders_the_review(page, tmp_path):
     assert dom.rows["impact-table"] > 1 and "I.A.5.a: met -> not-met" in text
     assert "maxInclusive: 28 -> 21" in text
 
-    shot = tmp_path / "review.png"
-    run([exe, "--window-size=1366,2400", "--hide-scrollbars", f"--screenshot={shot}", page.as_uri()], tmp_path)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-    pdf = tmp_path / "review.pdf"
-    run([exe, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()], tmp_path)
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page") > 2
     print(f"\nscreenshot: {shot}\nprinted: {pdf}")

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from rdflib import BNode
 
+from authoring_util import parses_shared
+
 from reasoner.flow.engine import Reasoner
 from reasoner.policy import cache, kb as kb_module
 from reasoner.policy.integrity import PolicyError
@@ -72,6 +74,15 @@ def _reads(monkeypatch) -> list[bool]:
     monkeypatch.setattr(cache, "key", key)
     monkeypatch.setattr(cache, "read", read)
     return hits
+
+
+class _Missed(Exception):
+    """Raised instead of building the knowledge base (or a version's graphs): the load got past the
+    cache read, a miss."""
+
+
+def _stop_at_the_build(*args, **kwargs):
+    raise _Missed()
 
 
 def _ground(triples: set) -> set:
@@ -197,12 +208,14 @@ def test_a_directory_others_can_write_is_not_used(warm_cache_dir, monkeypatch):
     cache_dir = warm_cache_dir
     os.chmod(cache_dir, 0o777)
     hits = _reads(monkeypatch)
-    kb_module.load()
+    kb_module.load()  # a miss, and the load goes on without the cache
     assert hits == [False]
     os.chmod(cache_dir, 0o700)
     (entry,) = cache_dir.glob("kb-*.pickle")
     os.chmod(entry, 0o666)
-    kb_module.load()
+    monkeypatch.setattr(cache, "known_terms", _stop_at_the_build)  # what follows a miss: the build, as above
+    with pytest.raises(_Missed):
+        kb_module.load()
     assert hits == [False, False]
 
 
@@ -367,11 +380,17 @@ def test_compiled_shapes_that_need_pyshacl_are_not_kept(cache_dir, monkeypatch):
 
 # -- a policy version's knowledge base ------------------------------------------------------------
 
-class _Missed(Exception):
-    """Raised instead of building a version's graphs: the load got past the cache read, a miss."""
+@pytest.fixture
+def parsed_once():
+    """A version's Turtle files parsed once a process (authoring_util.parses_shared): a rebuilt version
+    reads its unedited files' graphs instead of parsing them again. First among a test's fixtures, so
+    it is undone last (after the test's own monkeypatching of `versions.graphs`)."""
+    with parses_shared():
+        yield
 
 
-def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(cache_dir, tmp_path, monkeypatch):
+def test_a_version_is_cached_by_the_content_of_every_file_it_is_built_from(parsed_once, cache_dir, tmp_path,
+                                                                            monkeypatch):
     """`versions.load_kb`: a hit (no Turtle parsed) decides as a fresh load; an edit to the version's
     override, its manifest, its base's manifest or a Turtle file of its base is a new entry, never the
     old one (nor the entry of an edit before it). After the first edit, each load stops where a miss

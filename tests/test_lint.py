@@ -9,7 +9,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from authoring_util import PREFIXES, VERSIONS, make_version
+from authoring_util import PREFIXES, VERSIONS, make_version, parses_shared
 
 from reasoner.cli import app
 from reasoner.authoring.lint import lint, lint_manifests
@@ -33,6 +33,13 @@ cp:I.A.6 a bx:Criterion ; dcterms:identifier "I.A.6" .
 # the drug is also a disease: classes the ontology declares disjoint (HermiT: inconsistent)
 kb:blinatumomab a bx:Disease .
 """
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _parses_shared():
+    """The shipped Turtle files parsed once for the lints and versions built here (authoring_util)."""
+    with parses_shared():
+        yield
 
 
 @pytest.fixture(scope="module")

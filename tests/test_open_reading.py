@@ -16,12 +16,20 @@ from pathlib import Path
 import pytest
 from rdflib import Graph, URIRef
 
+from authoring_util import parses_shared
 from requestgen import requests
 
 HERE = Path(__file__).parent
 TWINS = HERE / "fixtures" / "open-twins-2024-08.ttl"
 CASES = sorted((HERE / "cases").glob("*.json"))
 GENERATED = int(os.environ.get("OPEN_N", "3000"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _parses_shared():
+    """The shipped Turtle files parsed once for the lints and versions built here (authoring_util)."""
+    with parses_shared():
+        yield
 
 
 class Readings:

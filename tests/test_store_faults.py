@@ -34,11 +34,14 @@ BX = "https://w3id.org/blincyto-pa/ontology#"
 
 
 def graph_sizes(path: Path) -> dict[str, int]:
+    """The number of quads in each graph ("": the default graph), counted by Oxigraph (a tenth of the
+    time of reading every quad into Python, as each kill round does)."""
     store = ox.Store.read_only(str(path))
-    sizes: dict[str, int] = {}
-    for q in store.quads_for_pattern(None, None, None, None):
-        key = q.graph_name.value if isinstance(q.graph_name, ox.NamedNode) else ""
-        sizes[key] = sizes.get(key, 0) + 1
+    sizes = {row["g"].value: int(row["n"].value)
+             for row in store.query("SELECT ?g (COUNT(*) AS ?n) { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")}
+    default = int(next(iter(store.query("SELECT (COUNT(*) AS ?n) { ?s ?p ?o }")))["n"].value)
+    if default:
+        sizes[""] = default
     return sizes
 
 

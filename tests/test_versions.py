@@ -6,13 +6,14 @@ The shipped draft (versions/draft-2025) lowers the maximum daily dose of I.A.5.a
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from rdflib import RDF, BNode
 from rdflib.namespace import SH
 from typer.testing import CliRunner
 
-from authoring_util import CASES, VERSIONS, make_version
+from authoring_util import CASES, VERSIONS, make_version, parses_shared
 
 import reasoner
 from reasoner.cli import app
@@ -21,6 +22,13 @@ from reasoner.policy.kb import SHP
 from reasoner.policy.versions import VersionError, graphs, list_versions, resolve
 
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _parses_shared():
+    """The shipped Turtle files parsed once for the lints and versions built here (authoring_util)."""
+    with parses_shared(sys.modules[__name__]):
+        yield
 
 
 def max_dose(kb, number: str) -> float:

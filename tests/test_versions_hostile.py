@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -19,13 +20,20 @@ from rdflib.collection import Collection
 from rdflib.namespace import SH
 from typer.testing import CliRunner
 
-from authoring_util import PREFIXES, VERSIONS, make_version
+from authoring_util import PREFIXES, VERSIONS, make_version, parses_shared
 from reasoner.authoring.lint import _Linter, _well_formed_in_lists, lint
 from reasoner.cli import app
 from reasoner.policy.versions import VersionError, graphs, read_manifest, resolve
 
 BASE = str(VERSIONS / "2024-08")
 SECRET = "secret-4c1d9e"  # in a file's content: must never appear in an error
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _parses_shared():
+    """The shipped Turtle files parsed once for the lints and versions built here (authoring_util)."""
+    with parses_shared(sys.modules[__name__]):
+        yield
 
 
 def manifest_text(name: str, base: str, extra: str = "") -> str:

@@ -79,6 +79,7 @@ class _Reader:
     def __init__(self, bundle: Bundle, mapping: FhirMapping) -> None:
         self.bundle = bundle
         self.mapping = mapping
+        self._values: dict[tuple[int, str, bool], tuple[Any, tuple[Any, ...]]] = {}
         self.whole = _bundle_entry(bundle)
         self.used: set[int] = {bundle.patient.index}
         self.findings: list[dict[str, Any]] = []
@@ -97,6 +98,17 @@ class _Reader:
         }
         self.env = {name[1:]: [e.resource for e in entries] for name, entries in self.anchors.items()}
         self.env["bundle"] = bundle.raw
+
+    def _evaluate(self, resource: Any, path: str, with_env: bool = False) -> tuple[Any, ...]:
+        """An expression's collection on a resource of the Bundle, worked out once a request: the
+        mapping's sources ask the same of one resource again and again (its code, its status: about a
+        third of a Bundle's evaluations). The resource is kept beside its answer, so an id is never
+        taken for another object's."""
+        key = (id(resource), path, with_env)
+        found = self._values.get(key)
+        if found is None or found[0] is not resource:
+            found = self._values[key] = (resource, tuple(evaluate(resource, path, self.env if with_env else None)))
+        return found[1]
 
     # ------------------------------------------------------------------ the run
 
@@ -143,7 +155,7 @@ class _Reader:
     def _medication_codes(self, entry: Entry) -> list[tuple[str | None, str, str | None]]:
         path = self.mapping.covered_drug_path or "MedicationRequest.medication"
         out = []
-        for value in evaluate(entry.resource, path):
+        for value in self._evaluate(entry.resource, path):
             out.extend(codings([self._medication_concept(value, entry)]))
         return out
 
@@ -206,10 +218,10 @@ class _Reader:
             keys = {e.index for e in found}
             found = [e for e in self.bundle.of_type(source.resource_type)
                      if any((t := self.bundle.resolve(v)) is not None and t.index in keys
-                            for v in evaluate(e.resource, source.whose))]
+                            for v in self._evaluate(e.resource, source.whose))]
         found = [e for e in found if e.type == source.resource_type]
         if source.status_path is not None:
-            found = [e for e in found if set(map(str, evaluate(e.resource, source.status_path))) & source.accepted]
+            found = [e for e in found if set(map(str, self._evaluate(e.resource, source.status_path))) & source.accepted]
         return found
 
     def _source(self, source: Source) -> Iterable[Candidate]:
@@ -223,7 +235,7 @@ class _Reader:
     def _read(self, source: Source, entry: Entry) -> Iterable[Candidate]:
         matched = []
         if source.code_path is not None:
-            for system, code, _display in codings(evaluate(entry.resource, source.code_path, self.env)):
+            for system, code, _display in codings(self._evaluate(entry.resource, source.code_path, with_env=True)):
                 hit = source.lookup(system, code)
                 if hit is not None and hit not in matched:
                     matched.append(hit)
@@ -240,7 +252,7 @@ class _Reader:
                                     finding=finding, fallback=fallback or hit.fallback, **base)
             return
         element = f"{source.resource_type}.{source.value_path}"
-        for raw in evaluate(entry.resource, source.value_path, self.env):
+        for raw in self._evaluate(entry.resource, source.value_path, with_env=True):
             if source.kind == "drug":
                 value = self._drug(raw, entry, source)
             else:
@@ -255,7 +267,7 @@ class _Reader:
     def _date(self, source: Source, entry: Entry) -> str | None:
         if source.date_path is None:
             return None
-        for raw in evaluate(entry.resource, source.date_path):
+        for raw in self._evaluate(entry.resource, source.date_path):
             if isinstance(raw, dict):  # a Period: its end, else its start
                 raw = raw.get("end") or raw.get("start")
             try:
