@@ -195,7 +195,7 @@ class AnswerStore:
                 return nodes[kind][label]
             return t
 
-        report = Graph()
+        report = Graph(store="SimpleMemory")  # no contexts, no triple events: read only
         for prefix, ns in stored["namespaces"]:
             report.bind(prefix, ns, override=True, replace=True)
         try:
