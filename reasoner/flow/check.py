@@ -99,32 +99,41 @@ def _accepts() -> Callable[[Any], Any]:
     fifteen times faster than jsonschema. Only a request it rejects goes through `_validator()`, which
     reports every error in contract terms (and has the last word: the gate never rejects on its own).
     Dates use jsonschema's own format checker, so both agree on what a calendar date is;
-    tests/test_check_properties.py holds the two validators to the same verdict.
-
-    The gate's code (fastjsonschema writes ~2,000 lines, and Python compiles them: ~50 ms of a cold
-    `check`) is kept in the KB cache, keyed by the schema's content, fastjsonschema's version and the
-    package's code, as the compiled shapes are."""
+    tests/test_check_properties.py holds the two validators to the same verdict."""
     schema = _inlined(request_schema())  # a fresh copy: fastjsonschema rewrites what it resolves in place
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # the keywords used are draft-07's too
+    return _kept_gates("request gate", {"": schema})[""]
+
+
+def _kept_gates(name: str, schemas: dict[str, dict]) -> dict[str, Callable[[Any], Any]]:
+    """fastjsonschema's gate for each schema (by key; each schema is changed in place), as code kept
+    in the KB cache under `name`, keyed by the contract's content, fastjsonschema's version and the
+    package's code, as the compiled shapes are: fastjsonschema writes ~2,000 lines for the whole
+    request, and Python compiling them was ~50 ms of a cold `check`."""
     formats = {"date": _is_date}
 
-    def code() -> tuple[str, Any]:
-        name = fastjsonschema.RefResolver.from_schema(schema, store={}).get_scope_name()  # as `compile` finds it
-        # use_default=False: never write into the caller's object
-        source = fastjsonschema.compile_to_code(schema, formats=formats, use_default=False)
-        return name, compile(source, "<request gate>", "exec")
+    def code() -> list[tuple[str, str, Any]]:
+        out = []
+        for key, schema in schemas.items():
+            schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # the keywords used are draft-07's too
+            scope = fastjsonschema.RefResolver.from_schema(schema, store={}).get_scope_name()  # as `compile` finds it
+            # use_default=False: never write into the caller's object
+            source = fastjsonschema.compile_to_code(schema, formats=formats, use_default=False)
+            out.append((key, scope, compile(source, f"<{name}: {key}>" if key else f"<{name}>", "exec")))
+        return out
 
-    recipe = f"the request gate\nfastjsonschema {fastjsonschema.VERSION}"
-    name, gate = kept.remember(kept.key([contract_file(SCHEMA_FILE)], recipe=recipe), "request gate", code)
-    namespace: dict[str, Any] = {}
-    exec(gate, namespace)  # noqa: S102 - fastjsonschema's code for our own schema
-    return partial(namespace[name], custom_formats=formats)
+    recipe = f"the {name}, {sorted(schemas)}\nfastjsonschema {fastjsonschema.VERSION}"
+    gates = {}
+    for key, scope, gate in kept.remember(kept.key([contract_file(SCHEMA_FILE)], recipe=recipe), name, code):
+        namespace: dict[str, Any] = {}
+        exec(gate, namespace)  # noqa: S102 - fastjsonschema's code for our own schema
+        gates[key] = partial(namespace[scope], custom_formats=formats)
+    return gates
 
 
 def _schema_error_stream(screened: dict) -> Iterator[ValidationError]:
     """jsonschema's errors for the request, in its own order (the root's keywords, then each field in
     the schema's order), but only the fields their own fast gate refuses are walked by jsonschema: a
-    field the gate accepts has no error (tests/test_check_properties.py holds the gates to jsonschema's
+    field the gate accepts has no error (tests/test_field_gates.py holds the gates to jsonschema's
     verdict), and a rejected request's valid fields were most of jsonschema's time. A field whose value
     is not plain JSON (a tuple, a Decimal) is always left to jsonschema, the contract's reading."""
     validator = _validator()
@@ -150,33 +159,15 @@ def _plain_accepted(gate: Callable[[Any], Any], value: Any) -> bool:
 def _field_gates() -> tuple[Draft202012Validator, tuple[tuple[str, dict, Callable[[Any], Any]], ...]]:
     """(a validator of the root's own keywords, each field's (name, subschema, fast gate)): the
     subschemas are `_validator()`'s own objects (an error names the same `x-reason`), the gates
-    fastjsonschema's code for each, kept in the KB cache as the request gate is."""
+    fastjsonschema's code for a copy of each, kept as the request gate is."""
     from jsonschema import Draft202012Validator
 
-    validator = _validator()
-    schema = validator.schema
+    schema = _validator().schema
     properties = schema["properties"]
     root = {key: value for key, value in schema.items() if key not in ("properties", "$defs")}
     root["properties"] = {name: True for name in properties}  # additionalProperties reads their names
-    formats = {"date": _is_date}
-
-    def code() -> list[tuple[str, str, Any]]:
-        out = []
-        for name, subschema in properties.items():
-            sub = {**copy.deepcopy(subschema), "$schema": "http://json-schema.org/draft-07/schema#",
-                   "$id": f"urn:blincyto:request-field:{name}"}
-            scope = fastjsonschema.RefResolver.from_schema(sub, store={}).get_scope_name()
-            source = fastjsonschema.compile_to_code(sub, formats=formats, use_default=False)
-            out.append((name, scope, compile(source, f"<request gate: {name}>", "exec")))
-        return out
-
-    recipe = f"the request gate, field by field\nfastjsonschema {fastjsonschema.VERSION}"
-    gates = {}
-    for name, scope, gate in kept.remember(kept.key([contract_file(SCHEMA_FILE)], recipe=recipe),
-                                           "request field gates", code):
-        namespace: dict[str, Any] = {}
-        exec(gate, namespace)  # noqa: S102 - fastjsonschema's code for our own schema
-        gates[name] = partial(namespace[scope], custom_formats=formats)
+    gates = _kept_gates("request gate", {name: {**copy.deepcopy(sub), "$id": f"urn:blincyto:request-field:{name}"}
+                                         for name, sub in properties.items()})
     fields = tuple((name, subschema, gates[name]) for name, subschema in properties.items())
     return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER), fields
 
