@@ -105,16 +105,17 @@ def _accepts() -> Callable[[Any], Any]:
 
 
 def _kept_gates(name: str, schemas: dict[str, dict]) -> dict[str, Callable[[Any], Any]]:
-    """fastjsonschema's gate for each schema (by key; each schema is changed in place), as code kept
-    in the KB cache under `name`, keyed by the contract's content, fastjsonschema's version and the
-    package's code, as the compiled shapes are: fastjsonschema writes ~2,000 lines for the whole
-    request, and Python compiling them was ~50 ms of a cold `check`."""
+    """fastjsonschema's gate for each schema (by key; fresh copies the caller owns: fastjsonschema
+    rewrites what it resolves in place), read as draft-07 (the keywords used are draft-07's too).
+    The gates are kept as code in the KB cache under `name`, keyed by the contract's content,
+    fastjsonschema's version and the package's code, as the compiled shapes are: fastjsonschema
+    writes ~2,000 lines for the whole request, and compiling them was ~50 ms of a cold `check`."""
     formats = {"date": _is_date}
 
     def code() -> list[tuple[str, str, Any]]:
         out = []
-        for key, schema in schemas.items():
-            schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # the keywords used are draft-07's too
+        for key, given in schemas.items():
+            schema = {**given, "$schema": "http://json-schema.org/draft-07/schema#"}
             scope = fastjsonschema.RefResolver.from_schema(schema, store={}).get_scope_name()  # as `compile` finds it
             # use_default=False: never write into the caller's object
             source = fastjsonschema.compile_to_code(schema, formats=formats, use_default=False)
